@@ -1,0 +1,95 @@
+//! The Maintenance service: Status now; alarms, hashes, snapshots, defragmentation and leader
+//! moves come with the maintenance work.
+
+use std::sync::Arc;
+
+use oxcd_proto::etcdserverpb::maintenance_server::Maintenance;
+use oxcd_proto::etcdserverpb::{
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
+    HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
+    SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+};
+use oxcd_server::EtcdServer;
+use tonic::{Request, Response, Status};
+
+pub struct MaintenanceService {
+    pub server: Arc<EtcdServer>,
+}
+
+type SnapshotStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let _ = req;
+        // No alarm can be raised yet, so every list is empty and every disarm a no-op.
+        let rev = self.server.store.get().current_revision();
+        Ok(Response::new(AlarmResponse {
+            header: Some(self.server.header(rev)),
+            alarms: Vec::new(),
+        }))
+    }
+
+    async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let st = self.server.raft_status();
+        let store = self.server.store.get();
+        let db_size = store.size_bytes() as i64;
+        let is_learner = self
+            .server
+            .cluster
+            .read()
+            .local()
+            .is_some_and(|m| m.is_learner);
+        let mut errors = Vec::new();
+        if st.leader == 0 {
+            errors.push("etcdserver: no leader".to_string());
+        }
+        Ok(Response::new(StatusResponse {
+            header: Some(self.server.header(store.current_revision())),
+            version: oxcd_server::peer::SERVER_VERSION.to_string(),
+            db_size,
+            leader: st.leader,
+            raft_index: st.committed.max(st.applied),
+            raft_term: st.term,
+            raft_applied_index: st.applied,
+            errors,
+            db_size_in_use: db_size,
+            is_learner,
+        }))
+    }
+
+    async fn defragment(
+        &self,
+        _req: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        let rev = self.server.store.get().current_revision();
+        Ok(Response::new(DefragmentResponse {
+            header: Some(self.server.header(rev)),
+        }))
+    }
+
+    async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        Err(Status::unimplemented("hash is not supported yet"))
+    }
+
+    async fn hash_kv(&self, _req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        Err(Status::unimplemented("hashkv is not supported yet"))
+    }
+
+    type SnapshotStream = SnapshotStream;
+
+    async fn snapshot(
+        &self,
+        _req: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(Status::unimplemented("snapshot is not supported yet"))
+    }
+
+    async fn move_leader(
+        &self,
+        _req: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        Err(Status::unimplemented("move-leader is not supported yet"))
+    }
+}

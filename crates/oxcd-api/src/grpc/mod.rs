@@ -1,0 +1,49 @@
+//! The v3 gRPC services. Each method validates, calls `EtcdServer`, and maps errors through
+//! [`status`], the one place where etcd's error messages become gRPC statuses.
+
+mod cluster;
+mod kv;
+mod maintenance;
+mod unimplemented;
+
+use std::sync::Arc;
+
+use oxcd_proto::etcdserverpb::{
+    auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
+    lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
+};
+use oxcd_proto::v3electionpb::election_server::ElectionServer;
+use oxcd_proto::v3lockpb::lock_server::LockServer;
+use oxcd_server::{EtcdServer, ServerError};
+
+/// etcd accepts requests up to --max-request-bytes plus gRPC overhead; responses are bounded
+/// only by the client's own limit.
+const MAX_DECODING_BYTES: usize = 2 * 1024 * 1024 * 1024 - 1;
+
+pub fn status(e: ServerError) -> tonic::Status {
+    tonic::Status::new(e.code(), e.to_string())
+}
+
+pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
+    let kv = KvServer::new(kv::KvService {
+        server: server.clone(),
+    })
+    .max_decoding_message_size(MAX_DECODING_BYTES)
+    .max_encoding_message_size(usize::MAX);
+    let cluster = ClusterServer::new(cluster::ClusterService {
+        server: server.clone(),
+    });
+    let maintenance = MaintenanceServer::new(maintenance::MaintenanceService {
+        server: server.clone(),
+    });
+    let stub = unimplemented::Unimplemented;
+    tonic::service::Routes::new(kv)
+        .add_service(cluster)
+        .add_service(maintenance)
+        .add_service(WatchServer::new(stub))
+        .add_service(LeaseServer::new(stub))
+        .add_service(AuthServer::new(stub))
+        .add_service(LockServer::new(stub))
+        .add_service(ElectionServer::new(stub))
+        .into_axum_router()
+}

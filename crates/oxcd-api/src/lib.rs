@@ -1,0 +1,15 @@
+//! Client-facing front ends on the client port: the v3 gRPC services and the HTTP endpoints
+//! (`/health`, `/version`), served together on one listener (gRPC is HTTP/2 with a
+//! `application/grpc` body; everything else is plain HTTP).
+
+mod grpc;
+mod http;
+
+use std::sync::Arc;
+
+use oxcd_server::EtcdServer;
+
+/// The router for a client listener: every gRPC service plus the HTTP endpoints.
+pub fn client_router(server: Arc<EtcdServer>) -> axum::Router {
+    grpc::routes(server.clone()).merge(http::routes(server))
+}

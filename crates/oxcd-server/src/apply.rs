@@ -1,0 +1,329 @@
+//! The applier: the only code that changes the state machine. It runs on its own thread, takes
+//! committed entries in log order, applies a whole batch in one backend transaction together
+//! with the consistent index (so a crash never skips or repeats an entry), then wakes the
+//! proposers waiting for those entries.
+//!
+//! Entries at or below the backend's consistent index were applied before a restart; their
+//! key-value effects are skipped, but configuration changes still go to raft, whose view of the
+//! cluster is rebuilt from the log on every start.
+
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oxcd_proto::etcdserverpb::{InternalRaftRequest, Request as V2Request};
+use oxcd_raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Snapshot, SnapshotMetadata};
+use oxcd_raft::{Command, RaftHandle};
+use parking_lot::RwLock;
+use prost::Message as _;
+use protobuf::Message as _;
+use tokio::sync::{oneshot, watch};
+
+use crate::kv_ops::{self, ApplyOutcome};
+use crate::membership::{id_hex, Attributes, Cluster, Member};
+use crate::store_handle::StoreHandle;
+use crate::wait::WaitMap;
+
+/// How often non-durable backend commits are made durable. Between two durable commits the
+/// WAL holds everything, so this only bounds how much is replayed after a crash.
+const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+
+pub enum ApplyJob {
+    Entries {
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+    },
+}
+
+/// What the applier needs from the rest of the server when membership changes.
+pub trait MembershipHooks: Send + Sync + 'static {
+    fn member_added(&self, id: u64);
+    fn member_removed(&self, id: u64);
+    /// This member was removed from the cluster: it must stop.
+    fn local_removed(&self);
+    fn cluster_version_set(&self, version: &str);
+}
+
+pub struct Applier {
+    pub store: StoreHandle,
+    pub cluster: Arc<RwLock<Cluster>>,
+    pub wait: Arc<WaitMap<ApplyOutcome>>,
+    pub raft: RaftHandle,
+    pub applied_tx: watch::Sender<u64>,
+    pub snapshot_count: u64,
+    pub snap_dir: std::path::PathBuf,
+    pub hooks: Arc<dyn MembershipHooks>,
+    pub conf_state: ConfState,
+    pub applied_index: u64,
+    pub applied_term: u64,
+    pub last_snapshot_index: u64,
+    pub last_durable: Instant,
+}
+
+impl Applier {
+    pub fn run(mut self, rx: Receiver<ApplyJob>) {
+        loop {
+            let job = match rx.recv_timeout(DURABLE_COMMIT_INTERVAL) {
+                Ok(job) => job,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.flush_if_due();
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            let ApplyJob::Entries { snapshot, entries } = job;
+            let result = (|| {
+                if let Some(snap) = snapshot {
+                    self.install_snapshot(&snap)?;
+                }
+                if !entries.is_empty() {
+                    self.apply_entries(entries)?;
+                }
+                Ok::<(), String>(())
+            })();
+            if let Err(e) = result {
+                tracing::error!(error = %e, "failed to apply committed entries");
+                eprintln!("etcd: failed to apply committed entries: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+
+    fn flush_if_due(&mut self) {
+        if self.last_durable.elapsed() < DURABLE_COMMIT_INTERVAL {
+            return;
+        }
+        match self.store.get().write() {
+            Ok(batch) => {
+                if let Err(e) = batch.commit(true) {
+                    tracing::warn!(error = %e, "durable backend commit failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "durable backend commit failed"),
+        }
+        self.last_durable = Instant::now();
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<(), String> {
+        let store = self.store.get();
+        let consistent = store.consistent_index();
+        let mut batch = store.write().map_err(|e| e.to_string())?;
+        let mut outcomes: Vec<(u64, ApplyOutcome)> = Vec::new();
+        let mut conf_changes: Vec<(u64, ConfChange)> = Vec::new();
+        let mut last = (self.applied_index, self.applied_term);
+        for entry in &entries {
+            let skip_kv = entry.index <= consistent;
+            match entry.get_entry_type() {
+                EntryType::EntryNormal => {
+                    if !skip_kv && !entry.data.is_empty() {
+                        self.apply_normal(&mut batch, entry, &mut outcomes)?;
+                    }
+                }
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&entry.data)
+                        .map_err(|e| format!("bad conf change at index {}: {e}", entry.index))?;
+                    if !skip_kv {
+                        self.apply_membership(&mut batch, &cc)?;
+                    }
+                    conf_changes.push((entry.index, cc));
+                }
+                EntryType::EntryConfChangeV2 => {
+                    tracing::warn!(index = entry.index, "ignoring a joint-consensus configuration change");
+                }
+            }
+            last = (entry.index, entry.term);
+        }
+        if last.0 > consistent {
+            batch.set_consistent_index(last.0, last.1);
+        }
+        let due_snapshot = last.0.saturating_sub(self.last_snapshot_index) >= self.snapshot_count;
+        let durable = due_snapshot || self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
+        batch.commit(durable).map_err(|e| e.to_string())?;
+        if durable {
+            self.last_durable = Instant::now();
+        }
+        // Raft's own view changes only after the membership it describes is committed.
+        for (index, cc) in conf_changes {
+            self.apply_conf_change_to_raft(index, cc)?;
+        }
+        self.applied_index = last.0;
+        self.applied_term = last.1;
+        self.applied_tx.send_replace(last.0);
+        for (id, outcome) in outcomes {
+            self.wait.trigger(id, outcome);
+        }
+        if due_snapshot {
+            self.snapshot_point();
+        }
+        Ok(())
+    }
+
+    fn apply_normal(
+        &mut self,
+        batch: &mut oxcd_mvcc::WriteBatch,
+        entry: &Entry,
+        outcomes: &mut Vec<(u64, ApplyOutcome)>,
+    ) -> Result<(), String> {
+        if let Ok(req) = InternalRaftRequest::decode(entry.data.as_ref()) {
+            let id = req.header.as_ref().map(|h| h.id).unwrap_or(req.id);
+            let outcome = kv_ops::apply_internal(batch, req)?;
+            outcomes.push((id, outcome));
+            return Ok(());
+        }
+        match V2Request::decode(entry.data.as_ref()) {
+            Ok(req) => {
+                self.apply_v2(batch, &req)?;
+                outcomes.push((req.id, ApplyOutcome::V2));
+            }
+            Err(e) => tracing::warn!(index = entry.index, error = %e, "skipping an undecodable entry"),
+        }
+        Ok(())
+    }
+
+    /// The v2 requests etcd 3.4 still proposes: member attributes and the cluster version.
+    fn apply_v2(&mut self, batch: &mut oxcd_mvcc::WriteBatch, req: &V2Request) -> Result<(), String> {
+        if req.method != "PUT" {
+            return Ok(());
+        }
+        let path = req.path.as_str();
+        if let Some(rest) = path.strip_prefix("/0/members/") {
+            if let Some(idhex) = rest.strip_suffix("/attributes") {
+                let Some(id) = crate::membership::parse_id_hex(idhex) else {
+                    return Ok(());
+                };
+                let attrs: Attributes = serde_json::from_str(&req.val).unwrap_or_default();
+                let mut cluster = self.cluster.write();
+                cluster.set_attributes(id, attrs);
+                if let Some(m) = cluster.member(id) {
+                    crate::persist::save_member(batch, m)?;
+                }
+            }
+        } else if path == "/0/version" {
+            let version = req.val.clone();
+            self.cluster.write().version = Some(version.clone());
+            crate::persist::save_cluster_version(batch, &version)?;
+            self.hooks.cluster_version_set(&version);
+        }
+        Ok(())
+    }
+
+    fn apply_membership(&mut self, batch: &mut oxcd_mvcc::WriteBatch, cc: &ConfChange) -> Result<(), String> {
+        let id = cc.node_id;
+        match cc.get_change_type() {
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                let mut member: Member = serde_json::from_slice(&cc.context)
+                    .map_err(|e| format!("bad member in conf change: {e}"))?;
+                member.id = id;
+                if cc.get_change_type() == ConfChangeType::AddLearnerNode {
+                    member.is_learner = true;
+                }
+                let mut cluster = self.cluster.write();
+                if let Some(existing) = cluster.member(id) {
+                    // Promotion of a learner, or a bootstrap entry re-applied.
+                    let mut updated = existing.clone();
+                    updated.is_learner = member.is_learner;
+                    if updated.peer_urls.is_empty() {
+                        updated.peer_urls = member.peer_urls;
+                    }
+                    member = updated;
+                }
+                crate::persist::save_member(batch, &member)?;
+                cluster.add(member);
+            }
+            ConfChangeType::RemoveNode => {
+                self.cluster.write().remove(id);
+                crate::persist::remove_member(batch, id)?;
+            }
+            ConfChangeType::UpdateNode => {
+                let update: Member = serde_json::from_slice(&cc.context)
+                    .map_err(|e| format!("bad member in conf change: {e}"))?;
+                let mut cluster = self.cluster.write();
+                if let Some(m) = cluster.members.get_mut(&id) {
+                    m.peer_urls = update.peer_urls;
+                    let m = m.clone();
+                    crate::persist::save_member(batch, &m)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_conf_change_to_raft(&mut self, index: u64, cc: ConfChange) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        let change = cc.get_change_type();
+        let id = cc.node_id;
+        self.raft
+            .send_blocking(Command::ApplyConfChange { cc, reply: tx })
+            .map_err(|e| e.to_string())?;
+        match rx.blocking_recv() {
+            Ok(Ok(cs)) => self.conf_state = cs,
+            Ok(Err(e)) => tracing::warn!(index, error = %e, "raft refused a configuration change"),
+            Err(_) => return Err("raft node stopped".into()),
+        }
+        let local = self.cluster.read().local_id;
+        match change {
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                if id != local {
+                    self.hooks.member_added(id);
+                }
+            }
+            ConfChangeType::RemoveNode => {
+                if id == local {
+                    self.hooks.local_removed();
+                } else {
+                    self.hooks.member_removed(id);
+                }
+            }
+            ConfChangeType::UpdateNode => {}
+        }
+        Ok(())
+    }
+
+    /// The backend is durable at the applied index: let raft compact its log up to here.
+    fn snapshot_point(&mut self) {
+        let mut meta = SnapshotMetadata::default();
+        meta.index = self.applied_index;
+        meta.term = self.applied_term;
+        meta.set_conf_state(self.conf_state.clone());
+        if self.raft.try_send(Command::SnapshotPoint { meta }).is_ok() {
+            self.last_snapshot_index = self.applied_index;
+        }
+    }
+
+    /// Replaces the whole state machine with the database the leader sent along with `snap`.
+    fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), String> {
+        let meta = snap.get_metadata();
+        let file = self.snap_dir.join(format!("{:016x}.snap.db", meta.index));
+        tracing::info!(index = meta.index, "applying snapshot database");
+        self.store.replace_from(&file)?;
+        let restored = crate::persist::load_cluster(&self.store.get())?;
+        {
+            let mut cluster = self.cluster.write();
+            let before: Vec<u64> = cluster.peer_ids().collect();
+            cluster.members = restored.members;
+            cluster.removed = restored.removed;
+            if restored.version.is_some() {
+                cluster.version = restored.version;
+            }
+            let after: Vec<u64> = cluster.peer_ids().collect();
+            drop(cluster);
+            for id in &before {
+                if !after.contains(id) {
+                    self.hooks.member_removed(*id);
+                }
+            }
+            for id in &after {
+                if !before.contains(id) {
+                    self.hooks.member_added(*id);
+                }
+            }
+        }
+        self.conf_state = meta.get_conf_state().clone();
+        self.applied_index = meta.index;
+        self.applied_term = meta.term;
+        self.last_snapshot_index = meta.index;
+        self.applied_tx.send_replace(meta.index);
+        tracing::info!(index = meta.index, member = %id_hex(self.cluster.read().local_id), "applied snapshot");
+        Ok(())
+    }
+}

@@ -1,0 +1,42 @@
+//! Server-level errors with etcd's exact messages; the API layer maps them to gRPC statuses.
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ServerError {
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: too many requests")]
+    TooManyRequests,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    #[error("{0}")]
+    Kv(#[from] oxcd_mvcc::KvError),
+    #[error("etcdserver: {0}")]
+    Internal(String),
+}
+
+impl ServerError {
+    pub fn code(&self) -> tonic_code::Code {
+        use tonic_code::Code;
+        match self {
+            ServerError::Timeout
+            | ServerError::NoLeader
+            | ServerError::Stopped
+            | ServerError::LeaderChanged => Code::Unavailable,
+            ServerError::TooManyRequests => Code::ResourceExhausted,
+            ServerError::RequestTooLarge => Code::InvalidArgument,
+            ServerError::Kv(e) => e.code(),
+            ServerError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+/// gRPC codes, re-exported so that callers need not depend on tonic directly.
+pub mod tonic_code {
+    pub use tonic::Code;
+}

@@ -1,0 +1,37 @@
+//! The etcd server: membership, proposals and their results, the applier, linearizable reads,
+//! and peer traffic in etcd's rafthttp protocol.
+//!
+//! Path of a write: `EtcdServer::put` → `propose_bytes` (size and backlog checks, register a
+//! waiter) → raft thread (`oxcd-raft`, WAL fsync, replication) → committed entries → `Applier`
+//! (one backend transaction per batch, consistent index included) → the waiter gets the
+//! response. Path of a linearizable read: `EtcdServer::range` → `ReadIndexer` (one ReadIndex
+//! round per batch of reads) → wait for the applied index → read a consistent store view.
+
+mod apply;
+pub mod errors;
+mod kv_ops;
+pub mod membership;
+pub mod peer;
+mod peer_client;
+mod persist;
+mod read_index;
+pub mod serve;
+mod server;
+mod start;
+mod store_handle;
+mod transport_events;
+mod wait;
+
+pub use errors::ServerError;
+pub use kv_ops::ApplyOutcome;
+pub use server::{EtcdServer, Limits, RaftStatus};
+pub use start::{start, StartError, Started};
+pub use store_handle::StoreHandle;
+
+/// Ends the process after a fatal runtime error, printed the way the Clustering Guide shows
+/// etcd's fatal messages: a log line, then `etcd: <message>` on stderr, exit status 1.
+pub fn fatal(msg: &str) -> ! {
+    tracing::error!("{msg}");
+    eprintln!("etcd: {msg}");
+    std::process::exit(1);
+}

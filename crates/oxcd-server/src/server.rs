@@ -1,0 +1,255 @@
+//! `EtcdServer`: what the API front ends call. Writes become raft proposals whose results come
+//! back from the applier; linearizable reads wait for a ReadIndex round and then read the local
+//! store; serializable reads go straight to the store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use oxcd_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    InternalRaftRequest, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestHeader,
+    ResponseHeader, TxnRequest, TxnResponse,
+};
+use oxcd_raft::{Command, RaftHandle};
+use parking_lot::RwLock;
+use prost::Message as _;
+use tokio::sync::watch;
+
+use crate::errors::ServerError;
+use crate::kv_ops::{self, ApplyOutcome};
+use crate::membership::{Cluster, Member};
+use crate::read_index::ReadIndexer;
+use crate::store_handle::StoreHandle;
+use crate::wait::WaitMap;
+
+/// Proposals are refused while the applier is this far behind the commit index (etcd's limit),
+/// so that a slow disk turns into "too many requests" instead of unbounded memory.
+const MAX_APPLY_GAP: u64 = 5000;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+    pub request_timeout: Duration,
+}
+
+pub struct EtcdServer {
+    pub id: u64,
+    pub cluster_id: u64,
+    pub cluster: Arc<RwLock<Cluster>>,
+    pub raft: RaftHandle,
+    pub store: StoreHandle,
+    pub limits: Limits,
+    pub(crate) wait: Arc<WaitMap<ApplyOutcome>>,
+    pub(crate) reads: ReadIndexer,
+    pub(crate) applied: watch::Receiver<u64>,
+    next_id: AtomicU64,
+}
+
+/// A snapshot of the member's raft position for Status.
+pub struct RaftStatus {
+    pub leader: u64,
+    pub term: u64,
+    pub committed: u64,
+    pub applied: u64,
+    pub last_index: u64,
+}
+
+impl EtcdServer {
+    pub(crate) fn new(
+        id: u64,
+        cluster_id: u64,
+        cluster: Arc<RwLock<Cluster>>,
+        raft: RaftHandle,
+        store: StoreHandle,
+        limits: Limits,
+        wait: Arc<WaitMap<ApplyOutcome>>,
+        reads: ReadIndexer,
+        applied: watch::Receiver<u64>,
+    ) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        // etcd's request-ID layout: the member's low 16 bits, then time, then a counter, so
+        // IDs from different members and restarts do not collide.
+        let first_id = ((id & 0xffff) << 48) | ((now_ms << 8) & ((1 << 48) - 1));
+        EtcdServer {
+            id,
+            cluster_id,
+            cluster,
+            raft,
+            store,
+            limits,
+            wait,
+            reads,
+            applied,
+            next_id: AtomicU64::new(first_id),
+        }
+    }
+
+    pub fn next_request_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.cluster_id,
+            member_id: self.id,
+            revision,
+            raft_term: self.raft.status.term(),
+        }
+    }
+
+    pub fn raft_status(&self) -> RaftStatus {
+        let s = &self.raft.status;
+        RaftStatus {
+            leader: s.leader(),
+            term: s.term(),
+            committed: s.committed(),
+            applied: *self.applied.borrow(),
+            last_index: s.last_index(),
+        }
+    }
+
+    pub fn members(&self) -> Vec<Member> {
+        self.cluster.read().members.values().cloned().collect()
+    }
+
+    /// Waits until a read from the local store reflects every write acknowledged before now.
+    pub async fn linearizable_read(&self) -> Result<(), ServerError> {
+        self.reads.wait().await
+    }
+
+    pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, ServerError> {
+        oxcd_mvcc::validate_range(&req)?;
+        if !req.serializable {
+            self.linearizable_read().await?;
+        }
+        let store = self.store.get();
+        let view = store.read().map_err(|e| ServerError::Internal(e.to_string()))?;
+        let mut resp = oxcd_mvcc::range(&view, &req)?;
+        let rev = resp.header.as_ref().map(|h| h.revision).unwrap_or(0);
+        resp.header = Some(self.header(rev));
+        Ok(resp)
+    }
+
+    pub async fn put(&self, req: PutRequest) -> Result<PutResponse, ServerError> {
+        oxcd_mvcc::validate_put(&req)?;
+        let r = InternalRaftRequest {
+            put: Some(req),
+            ..Default::default()
+        };
+        match self.propose(r).await? {
+            ApplyOutcome::Put(mut resp) => {
+                self.fill(&mut resp.header);
+                Ok(resp)
+            }
+            other => Err(other.into_error()),
+        }
+    }
+
+    pub async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse, ServerError> {
+        oxcd_mvcc::validate_delete_range(&req)?;
+        let r = InternalRaftRequest {
+            delete_range: Some(req),
+            ..Default::default()
+        };
+        match self.propose(r).await? {
+            ApplyOutcome::DeleteRange(mut resp) => {
+                self.fill(&mut resp.header);
+                Ok(resp)
+            }
+            other => Err(other.into_error()),
+        }
+    }
+
+    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, ServerError> {
+        oxcd_mvcc::validate_txn(&req, self.limits.max_txn_ops)?;
+        if oxcd_mvcc::is_txn_read_only(&req) {
+            // Like etcd: a read-only txn is served locally after a linearizable read barrier.
+            if !oxcd_mvcc::is_txn_serializable(&req) {
+                self.linearizable_read().await?;
+            }
+            let store = self.store.get();
+            let view = store.read().map_err(|e| ServerError::Internal(e.to_string()))?;
+            let mut resp = oxcd_mvcc::txn_read_only(&view, &req)?;
+            self.fill(&mut resp.header);
+            return Ok(resp);
+        }
+        let r = InternalRaftRequest {
+            txn: Some(req),
+            ..Default::default()
+        };
+        match self.propose(r).await? {
+            ApplyOutcome::Txn(mut resp) => {
+                self.fill(&mut resp.header);
+                Ok(resp)
+            }
+            other => Err(other.into_error()),
+        }
+    }
+
+    pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse, ServerError> {
+        let r = InternalRaftRequest {
+            compaction: Some(req),
+            ..Default::default()
+        };
+        match self.propose(r).await? {
+            ApplyOutcome::Compaction(mut resp) => {
+                self.fill(&mut resp.header);
+                Ok(resp)
+            }
+            other => Err(other.into_error()),
+        }
+    }
+
+    fn fill(&self, header: &mut Option<ResponseHeader>) {
+        let rev = header.as_ref().map(|h| h.revision).unwrap_or(0);
+        *header = Some(self.header(rev));
+    }
+
+    /// Proposes a request through raft and waits for the applier's result.
+    pub async fn propose(&self, mut req: InternalRaftRequest) -> Result<ApplyOutcome, ServerError> {
+        let id = self.next_request_id();
+        req.header = Some(RequestHeader {
+            id,
+            ..req.header.unwrap_or_default()
+        });
+        self.propose_bytes(id, req.encode_to_vec()).await
+    }
+
+    pub(crate) async fn propose_bytes(&self, id: u64, data: Vec<u8>) -> Result<ApplyOutcome, ServerError> {
+        if data.len() > self.limits.max_request_bytes {
+            return Err(ServerError::RequestTooLarge);
+        }
+        let status = &self.raft.status;
+        if status.committed().saturating_sub(*self.applied.borrow()) > MAX_APPLY_GAP {
+            return Err(ServerError::TooManyRequests);
+        }
+        let rx = self.wait.register(id);
+        if let Err(e) = self.raft.try_send(Command::Propose { id, data }) {
+            self.wait.cancel(id);
+            return Err(match e {
+                oxcd_raft::RaftError::Busy => ServerError::TooManyRequests,
+                _ => ServerError::Stopped,
+            });
+        }
+        match tokio::time::timeout(self.limits.request_timeout, rx).await {
+            Ok(Ok(outcome)) => match outcome {
+                ApplyOutcome::Dropped => Err(if self.raft.status.leader() == 0 {
+                    ServerError::NoLeader
+                } else {
+                    ServerError::LeaderChanged
+                }),
+                other => Ok(other),
+            },
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Err(_) => {
+                self.wait.cancel(id);
+                Err(ServerError::Timeout)
+            }
+        }
+    }
+}

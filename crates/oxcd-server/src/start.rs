@@ -1,0 +1,528 @@
+//! Starting a member: restart from the WAL, or bootstrap a new cluster from `--initial-cluster`;
+//! then wire raft, the applier, the peer transport and the server together.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use oxcd_bootstrap::Config;
+use oxcd_proto::etcdserverpb::{Metadata, Request as V2Request};
+use oxcd_raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, Snapshot,
+};
+use oxcd_raft::{LogStore, NodeEvents, NodeSettings, RaftNode, ReadState, StateRole};
+use parking_lot::RwLock;
+use prost::Message as _;
+use protobuf::Message as _;
+use tokio::sync::watch;
+
+use crate::apply::{ApplyJob, Applier, MembershipHooks};
+use crate::kv_ops::ApplyOutcome;
+use crate::membership::{id_hex, Attributes, Cluster, Member};
+use crate::peer::handlers::PeerContext;
+use crate::peer::{PeerTransport, TransportConfig};
+use crate::read_index::{ReadIndexer, ReadStateHub};
+use crate::server::{EtcdServer, Limits};
+use crate::store_handle::StoreHandle;
+use crate::transport_events::ServerTransportEvents;
+use crate::wait::WaitMap;
+
+/// Capacity of the raft thread's command queue.
+const RAFT_QUEUE: usize = 65536;
+
+/// A fatal startup error: printed as the guide shows it, then exit status 1.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub struct Started {
+    pub server: Arc<EtcdServer>,
+    pub peer_router: axum::Router,
+}
+
+struct Paths {
+    wal: PathBuf,
+    snap: PathBuf,
+    db: PathBuf,
+}
+
+fn paths(cfg: &Config) -> Paths {
+    let member = cfg.data_dir.join("member");
+    let snap = member.join("snap");
+    Paths {
+        wal: cfg.wal_dir.clone().unwrap_or_else(|| member.join("wal")),
+        db: snap.join("db"),
+        snap,
+    }
+}
+
+/// What the WAL and the backend say about this member when it starts.
+struct Recovered {
+    id: u64,
+    cluster_id: u64,
+    log: LogStore,
+    wal: oxcd_wal::Wal,
+    applied: u64,
+    conf_state: ConfState,
+    fresh: bool,
+}
+
+pub async fn start(cfg: &Config) -> Result<Started, StartError> {
+    let p = paths(cfg);
+    let initialized = oxcd_wal::Wal::exists(&p.wal);
+    let recovered = if initialized {
+        tracing::info!("the server is already initialized as member before, starting as etcd member...");
+        restart(&p)?
+    } else {
+        bootstrap_new(cfg, &p).await?
+    };
+    std::fs::create_dir_all(&p.snap).map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
+    let store = StoreHandle::open(&p.db).map_err(StartError)?;
+    let mut cluster = crate::persist::load_cluster(&store.get()).map_err(StartError)?;
+    cluster.cluster_id = recovered.cluster_id;
+    cluster.local_id = recovered.id;
+    if let Some(v) = &cluster.version {
+        log_cluster_version(v);
+    }
+    wire(cfg, p, recovered, store, cluster).await
+}
+
+fn restart(p: &Paths) -> Result<Recovered, StartError> {
+    let snapshotter = oxcd_wal::Snapshotter::new(&p.snap);
+    let snap = snapshotter
+        .load_newest()
+        .map_err(|e| StartError(format!("failed to load the newest snapshot: {e}")))?;
+    let (index, term) = snap
+        .as_ref()
+        .map(|s| (s.get_metadata().index, s.get_metadata().term))
+        .unwrap_or((0, 0));
+    let (wal, contents) = oxcd_wal::Wal::open(&p.wal, oxcd_wal::WalSnapshot { index, term })
+        .map_err(|e| StartError(format!("failed to open the WAL: {e}")))?;
+    let meta = Metadata::decode(contents.metadata.as_slice())
+        .map_err(|e| StartError(format!("bad WAL metadata: {e}")))?;
+    let mut log = LogStore::default();
+    let mut conf_state = ConfState::default();
+    if let Some(s) = &snap {
+        log.restore_snapshot_point(s.get_metadata().clone());
+        conf_state = s.get_metadata().get_conf_state().clone();
+    }
+    // Bootstrap conf changes are in the log; raft's view is rebuilt by re-applying them, but
+    // raft-rs needs the voters up front to start, so derive them from the log as well.
+    let mut voters: Vec<u64> = conf_state.voters.clone();
+    for e in &contents.entries {
+        if e.get_entry_type() == EntryType::EntryConfChange {
+            if let Ok(cc) = ConfChange::parse_from_bytes(&e.data) {
+                match cc.get_change_type() {
+                    ConfChangeType::AddNode => {
+                        if !voters.contains(&cc.node_id) {
+                            voters.push(cc.node_id)
+                        }
+                    }
+                    ConfChangeType::RemoveNode => voters.retain(|v| *v != cc.node_id),
+                    _ => {}
+                }
+            }
+        }
+    }
+    log.append(&contents.entries)
+        .map_err(|e| StartError(format!("the WAL's entries do not follow its snapshot: {e}")))?;
+    if conf_state.voters.is_empty() {
+        conf_state.voters = voters;
+        log.set_conf_state(conf_state.clone());
+    }
+    let mut hs = contents.hard_state.clone();
+    hs.commit = hs.commit.min(log.last_index()).max(index);
+    log.set_hard_state(hs.clone());
+    tracing::info!(
+        "restarting member {} in cluster {} at commit index {}",
+        id_hex(meta.node_id),
+        id_hex(meta.cluster_id),
+        hs.commit
+    );
+    Ok(Recovered {
+        id: meta.node_id,
+        cluster_id: meta.cluster_id,
+        log,
+        wal,
+        applied: index,
+        conf_state,
+        fresh: false,
+    })
+}
+
+async fn bootstrap_new(cfg: &Config, p: &Paths) -> Result<Recovered, StartError> {
+    let initial = oxcd_bootstrap::initial_cluster(cfg).map_err(|e| StartError(e.to_string()))?;
+    let local = initial
+        .members
+        .iter()
+        .find(|m| m.name == cfg.name)
+        .ok_or_else(|| StartError(format!("{} not listed in the initial cluster config", cfg.name)))?;
+    let local_id = local.id;
+    let cluster_id = initial.cluster_id;
+    check_peers_before_bootstrap(&initial, local_id, cluster_id).await?;
+
+    std::fs::create_dir_all(&p.snap).map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
+    let metadata = Metadata {
+        node_id: local_id,
+        cluster_id,
+    }
+    .encode_to_vec();
+    let mut wal = oxcd_wal::Wal::create(&p.wal, &metadata)
+        .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))?;
+    let mut entries = Vec::new();
+    let mut ids: Vec<u64> = Vec::new();
+    for (i, m) in initial.members.iter().enumerate() {
+        let member = Member {
+            id: m.id,
+            peer_urls: m.peer_urls.clone(),
+            name: m.name.clone(),
+            ..Default::default()
+        };
+        let mut cc = ConfChange::default();
+        cc.set_change_type(ConfChangeType::AddNode);
+        cc.node_id = m.id;
+        cc.context = Bytes::from(serde_json::to_vec(&member).map_err(|e| StartError(e.to_string()))?);
+        let mut e = Entry::default();
+        e.set_entry_type(EntryType::EntryConfChange);
+        e.term = 1;
+        e.index = i as u64 + 1;
+        e.data = Bytes::from(cc.write_to_bytes().map_err(|e| StartError(e.to_string()))?);
+        entries.push(e);
+        ids.push(m.id);
+    }
+    let mut hs = HardState::default();
+    hs.term = 1;
+    hs.commit = entries.len() as u64;
+    wal.save(Some(&hs), &entries)
+        .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))?;
+    let mut log = LogStore::default();
+    let mut conf_state = ConfState::default();
+    conf_state.voters = ids;
+    log.set_conf_state(conf_state.clone());
+    log.append(&entries).map_err(|e| StartError(e.to_string()))?;
+    log.set_hard_state(hs);
+    tracing::info!(
+        "starting member {} in cluster {}",
+        id_hex(local_id),
+        id_hex(cluster_id)
+    );
+    Ok(Recovered {
+        id: local_id,
+        cluster_id,
+        log,
+        wal,
+        applied: 0,
+        conf_state,
+        fresh: true,
+    })
+}
+
+/// Asks the other initial members who they are before creating anything: a running cluster
+/// with another ID means this member was configured for a different cluster.
+async fn check_peers_before_bootstrap(
+    initial: &oxcd_bootstrap::InitialCluster,
+    local_id: u64,
+    cluster_id: u64,
+) -> Result<(), StartError> {
+    let client = crate::peer_client::PeerClient::new(Duration::from_secs(1));
+    for m in initial.members.iter().filter(|m| m.id != local_id) {
+        for url in &m.peer_urls {
+            let Ok((remote_cluster, members)) = client.members(url).await else {
+                continue;
+            };
+            if remote_cluster != cluster_id {
+                return Err(StartError(format!(
+                    "conflicting cluster ID to the target cluster ({} != {}). Exiting.",
+                    id_hex(cluster_id),
+                    id_hex(remote_cluster)
+                )));
+            }
+            if members
+                .iter()
+                .any(|p| p.id == local_id && !p.client_urls.is_empty())
+            {
+                return Err(StartError(format!(
+                    "member {} has already been bootstrapped",
+                    id_hex(local_id)
+                )));
+            }
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn log_cluster_version(v: &str) {
+    let short: String = v.split('.').take(2).collect::<Vec<_>>().join(".");
+    tracing::info!("set the initial cluster version to {short}");
+    tracing::info!("enabled capabilities for version {short}");
+}
+
+struct ServerEvents {
+    transport: Arc<OnceLock<Arc<PeerTransport>>>,
+    apply_tx: std::sync::mpsc::Sender<ApplyJob>,
+    hub: Arc<ReadStateHub>,
+    wait: Arc<WaitMap<ApplyOutcome>>,
+    leader_tx: watch::Sender<(u64, bool)>,
+    local_id: u64,
+    seen_leader: Arc<AtomicBool>,
+}
+
+impl NodeEvents for ServerEvents {
+    fn send(&mut self, msgs: Vec<Message>) {
+        if let Some(t) = self.transport.get() {
+            t.send(msgs);
+        }
+    }
+
+    fn committed(&mut self, snapshot: Option<Snapshot>, entries: Vec<Entry>) {
+        let _ = self.apply_tx.send(ApplyJob::Entries { snapshot, entries });
+    }
+
+    fn read_states(&mut self, states: Vec<ReadState>) {
+        self.hub.deliver(states);
+    }
+
+    fn leader_changed(&mut self, leader: u64, term: u64, role: StateRole) {
+        if leader != 0 {
+            self.seen_leader.store(true, Ordering::Release);
+            if role == StateRole::Leader {
+                tracing::info!("{} became leader at term {term}", id_hex(self.local_id));
+            }
+            tracing::info!(
+                "raft.node: {} elected leader {} at term {term}",
+                id_hex(self.local_id),
+                id_hex(leader)
+            );
+        } else {
+            tracing::info!("raft.node: {} lost leader at term {term}", id_hex(self.local_id));
+        }
+        let _ = self.leader_tx.send((leader, role == StateRole::Leader));
+    }
+
+    fn proposals_dropped(&mut self, ids: Vec<u64>) {
+        for id in ids {
+            self.wait.trigger(id, ApplyOutcome::Dropped);
+        }
+    }
+
+    fn fatal(&mut self, err: String) {
+        crate::fatal(&err);
+    }
+}
+
+struct Hooks {
+    transport: Arc<OnceLock<Arc<PeerTransport>>>,
+}
+
+impl MembershipHooks for Hooks {
+    fn member_added(&self, id: u64) {
+        if let Some(t) = self.transport.get() {
+            t.add_peer(id);
+        }
+    }
+    fn member_removed(&self, id: u64) {
+        if let Some(t) = self.transport.get() {
+            t.remove_peer(id);
+        }
+    }
+    fn local_removed(&self) {
+        crate::fatal("the member has been permanently removed from the cluster");
+    }
+    fn cluster_version_set(&self, version: &str) {
+        log_cluster_version(version);
+    }
+}
+
+async fn wire(
+    cfg: &Config,
+    p: Paths,
+    rec: Recovered,
+    store: StoreHandle,
+    cluster: Cluster,
+) -> Result<Started, StartError> {
+    let id = rec.id;
+    let cluster_id = rec.cluster_id;
+    let peer_ids: Vec<u64> = cluster.peer_ids().collect();
+    let cluster = Arc::new(RwLock::new(cluster));
+    let wait: Arc<WaitMap<ApplyOutcome>> = Arc::new(WaitMap::default());
+    let hub = Arc::new(ReadStateHub::default());
+    let (applied_tx, applied_rx) = watch::channel(rec.applied.max(store.get().consistent_index().min(rec.log.hard_state().commit)));
+    let (leader_tx, leader_rx) = watch::channel((0u64, false));
+    let (apply_tx, apply_rx) = std::sync::mpsc::channel();
+    let transport_cell: Arc<OnceLock<Arc<PeerTransport>>> = Arc::new(OnceLock::new());
+    let seen_leader = Arc::new(AtomicBool::new(false));
+    let events = ServerEvents {
+        transport: transport_cell.clone(),
+        apply_tx,
+        hub: hub.clone(),
+        wait: wait.clone(),
+        leader_tx,
+        local_id: id,
+        seen_leader: seen_leader.clone(),
+    };
+    let tick_ms = cfg.heartbeat_interval_ms.max(1);
+    let settings = NodeSettings {
+        id,
+        election_tick: (cfg.election_timeout_ms / tick_ms).max(2) as usize,
+        heartbeat_tick: 1,
+        tick_interval: Duration::from_millis(tick_ms),
+        pre_vote: true,
+        applied: rec.applied,
+        wal_dir: p.wal.clone(),
+        snap_dir: p.snap.clone(),
+    };
+    let (raft, _thread) = RaftNode::spawn(settings, rec.log, rec.wal, events, RAFT_QUEUE)
+        .map_err(|e| StartError(e.to_string()))?;
+
+    let advertise_peer_urls: Vec<String> = cfg
+        .initial_advertise_peer_urls
+        .iter()
+        .map(|u| u.as_str().trim_end_matches('/').to_string())
+        .collect();
+    let transport_events = Arc::new(ServerTransportEvents {
+        fresh: rec.fresh,
+        seen_leader,
+        store: store.clone(),
+    });
+    let transport = PeerTransport::new(
+        TransportConfig {
+            local_id: id,
+            cluster_id,
+            advertise_peer_urls,
+            dial_timeout: Duration::from_millis(1000 + cfg.election_timeout_ms),
+        },
+        cluster.clone(),
+        raft.clone(),
+        transport_events,
+        tokio::runtime::Handle::current(),
+    );
+    let _ = transport_cell.set(transport.clone());
+    for peer in peer_ids {
+        transport.add_peer(peer);
+    }
+
+    let applier = Applier {
+        store: store.clone(),
+        cluster: cluster.clone(),
+        wait: wait.clone(),
+        raft: raft.clone(),
+        applied_tx,
+        snapshot_count: cfg.snapshot_count.max(1),
+        snap_dir: p.snap.clone(),
+        hooks: Arc::new(Hooks {
+            transport: transport_cell.clone(),
+        }),
+        conf_state: rec.conf_state,
+        applied_index: rec.applied,
+        applied_term: 0,
+        last_snapshot_index: rec.applied,
+        last_durable: Instant::now(),
+    };
+    std::thread::Builder::new()
+        .name("apply".into())
+        .spawn(move || applier.run(apply_rx))
+        .map_err(|e| StartError(e.to_string()))?;
+
+    let request_timeout = Duration::from_millis(5000 + 2 * cfg.election_timeout_ms);
+    let reads = ReadIndexer::start(raft.clone(), hub, applied_rx.clone(), request_timeout);
+    let server = Arc::new(EtcdServer::new(
+        id,
+        cluster_id,
+        cluster.clone(),
+        raft,
+        store,
+        Limits {
+            max_request_bytes: cfg.max_request_bytes as usize + 1024,
+            max_txn_ops: cfg.max_txn_ops as usize,
+            request_timeout,
+        },
+        wait,
+        reads,
+        applied_rx,
+    ));
+
+    let attrs = Attributes {
+        name: cfg.name.clone(),
+        client_urls: cfg
+            .advertise_client_urls
+            .iter()
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .collect(),
+    };
+    tokio::spawn(publish(server.clone(), attrs));
+    tokio::spawn(decide_cluster_version(server.clone(), leader_rx));
+
+    let peer_router = crate::peer::handlers::router(PeerContext {
+        transport,
+        snap_dir: p.snap,
+    });
+    Ok(Started { server, peer_router })
+}
+
+/// Publishes this member's name and client URLs through raft, retrying until it succeeds.
+async fn publish(server: Arc<EtcdServer>, attrs: Attributes) {
+    let val = serde_json::to_string(&attrs).unwrap_or_default();
+    loop {
+        let id = server.next_request_id();
+        let req = V2Request {
+            id,
+            method: "PUT".into(),
+            path: format!("/0/members/{}/attributes", id_hex(server.id)),
+            val: val.clone(),
+            ..Default::default()
+        };
+        match server.propose_bytes(id, req.encode_to_vec()).await {
+            Ok(_) => {
+                tracing::info!(
+                    "published {{Name:{} ClientURLs:[{}]}} to cluster {}",
+                    attrs.name,
+                    attrs.client_urls.join(" "),
+                    id_hex(server.cluster_id)
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "publish attributes failed, retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// The leader sets the cluster version once; every member running this binary speaks 3.4.
+async fn decide_cluster_version(server: Arc<EtcdServer>, mut leader: watch::Receiver<(u64, bool)>) {
+    loop {
+        if leader.changed().await.is_err() {
+            return;
+        }
+        let is_leader = leader.borrow().1;
+        if !is_leader || server.cluster.read().version.is_some() {
+            continue;
+        }
+        loop {
+            if server.cluster.read().version.is_some() || !server.raft.status.is_leader() {
+                break;
+            }
+            let id = server.next_request_id();
+            let req = V2Request {
+                id,
+                method: "PUT".into(),
+                path: "/0/version".into(),
+                val: crate::peer::CLUSTER_VERSION.into(),
+                ..Default::default()
+            };
+            if server.propose_bytes(id, req.encode_to_vec()).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The current state machine. It is swapped whole when a snapshot from the leader is installed,
+//! so readers take a cheap `Arc` of the store they started with and never see a mix.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use oxcd_mvcc::KvStore;
+use parking_lot::RwLock;
+
+#[derive(Clone)]
+pub struct StoreHandle {
+    current: Arc<RwLock<Arc<KvStore>>>,
+    path: PathBuf,
+}
+
+impl StoreHandle {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let store = KvStore::open(path, Default::default())
+            .map_err(|e| format!("cannot open the backend database {}: {e}", path.display()))?;
+        Ok(StoreHandle {
+            current: Arc::new(RwLock::new(Arc::new(store))),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn get(&self) -> Arc<KvStore> {
+        self.current.read().clone()
+    }
+
+    /// Moves a received snapshot database into place and opens it.
+    pub fn replace_from(&self, file: &Path) -> Result<(), String> {
+        std::fs::rename(file, &self.path)
+            .map_err(|e| format!("cannot move snapshot database {} into place: {e}", file.display()))?;
+        let store = KvStore::open(&self.path, Default::default())
+            .map_err(|e| format!("cannot open the snapshot database: {e}"))?;
+        *self.current.write() = Arc::new(store);
+        Ok(())
+    }
+}

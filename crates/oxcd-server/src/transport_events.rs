@@ -1,0 +1,44 @@
+//! How the server reacts to what the peer transport learns.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::membership::id_hex;
+use crate::peer::transport::TransportEvents;
+use crate::store_handle::StoreHandle;
+
+pub struct ServerTransportEvents {
+    /// This member bootstrapped its cluster in this process and has not met a leader yet.
+    pub fresh: bool,
+    pub seen_leader: Arc<AtomicBool>,
+    pub store: StoreHandle,
+}
+
+impl TransportEvents for ServerTransportEvents {
+    fn cluster_id_mismatch(&self, local: u64, remote: u64) {
+        // Only a member that never joined anything gives up: a healthy member must not be
+        // stopped by a misconfigured stranger that happens to reach it.
+        if self.fresh && !self.seen_leader.load(Ordering::Acquire) {
+            crate::fatal(&format!(
+                "conflicting cluster ID to the target cluster ({} != {}). Exiting.",
+                id_hex(local),
+                id_hex(remote)
+            ));
+        }
+        tracing::error!(
+            "request sent was ignored (cluster ID mismatch: remote={}, local={})",
+            id_hex(remote),
+            id_hex(local)
+        );
+    }
+
+    fn removed_from_cluster(&self) {
+        crate::fatal("the member has been permanently removed from the cluster");
+    }
+
+    fn snapshot_db(&self) -> Result<Bytes, String> {
+        self.store.get().snapshot_bytes().map_err(|e| e.to_string())
+    }
+}
