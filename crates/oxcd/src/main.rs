@@ -1,1 +1,66 @@
-fn main() {}
+//! `oxcd`: etcd's command line. Parses flags, `ETCD_*` variables or a YAML config file, starts
+//! the member and serves its peer and client listeners.
+
+mod cli;
+mod logging;
+
+use std::sync::Arc;
+
+fn main() {
+    let cfg = cli::parse_or_exit();
+    logging::init(&cfg);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("oxcd")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => cli::fatal(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(run(cfg));
+}
+
+async fn run(cfg: oxcd_bootstrap::Config) {
+    // Listeners are bound before anything is written to disk, so a port conflict leaves the
+    // data dir untouched.
+    let mut peer_listeners = Vec::new();
+    for url in &cfg.listen_peer_urls {
+        match oxcd_server::serve::bind(url).await {
+            Ok(l) => peer_listeners.push(l),
+            Err(e) => cli::fatal(&e),
+        }
+    }
+    let mut client_listeners = Vec::new();
+    for url in &cfg.listen_client_urls {
+        match oxcd_server::serve::bind(url).await {
+            Ok(l) => client_listeners.push((url.clone(), l)),
+            Err(e) => cli::fatal(&e),
+        }
+    }
+    let started = match oxcd_server::start(&cfg).await {
+        Ok(s) => s,
+        Err(e) => cli::fatal(&e.to_string()),
+    };
+    for l in peer_listeners {
+        tokio::spawn(oxcd_server::serve::serve(l, started.peer_router.clone()));
+    }
+    let router = oxcd_api::client_router(Arc::clone(&started.server));
+    for (url, l) in client_listeners {
+        tracing::info!("ready to serve client requests on {url}");
+        tokio::spawn(oxcd_server::serve::serve(l, router.clone()));
+    }
+    wait_for_signal().await;
+    tracing::info!("received terminate signal, shutting down");
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
