@@ -1,0 +1,194 @@
+//! [`ReadView`]: a consistent, read-only snapshot of the store (one redb read transaction).
+//!
+//! A view never blocks the writer and keeps seeing the state of the moment it was opened,
+//! including the bookkeeping values (`meta` table) of that moment.
+
+use oxcd_proto::mvccpb::KeyValue;
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableError};
+
+use crate::error::StoreError;
+use crate::query::{self, KeySpan, RangeOptions, RangeResult};
+use crate::revision::Revision;
+use crate::tables::{self, decode_kv, AuxEntries, HISTORY, LATEST, META, REVISIONS};
+
+/// The bookkeeping values of the store, as of one transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// The raft index of the last applied entry.
+    pub consistent_index: u64,
+    /// The raft term of that entry.
+    pub consistent_term: u64,
+    /// The current revision (1 for an empty store).
+    pub current_rev: i64,
+    /// The revision of the last compaction (0: never compacted).
+    pub compact_rev: i64,
+}
+
+impl Meta {
+    pub(crate) fn load<T: ReadableTable<&'static str, u64>>(t: &T) -> Result<Meta, StoreError> {
+        let get = |name: &str| -> Result<u64, StoreError> {
+            Ok(t.get(name)?.map(|g| g.value()).unwrap_or(0))
+        };
+        Ok(Meta {
+            consistent_index: get(tables::META_CONSISTENT_INDEX)?,
+            consistent_term: get(tables::META_CONSISTENT_TERM)?,
+            current_rev: (get(tables::META_CURRENT_REVISION)? as i64).max(1),
+            compact_rev: get(tables::META_COMPACT_REVISION)? as i64,
+        })
+    }
+}
+
+/// A consistent read-only snapshot of the store.
+pub struct ReadView {
+    pub(crate) txn: ReadTransaction,
+    latest: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    history: ReadOnlyTable<(&'static [u8], u64, u64), u8>,
+    revisions: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    meta: Meta,
+}
+
+/// The result of [`ReadView::hash_kv`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashKv {
+    /// CRC-32C over the revision records up to the requested revision.
+    pub hash: u32,
+    /// The store's current revision.
+    pub current_rev: i64,
+    /// The store's compacted revision.
+    pub compact_rev: i64,
+}
+
+impl ReadView {
+    pub(crate) fn new(txn: ReadTransaction) -> Result<ReadView, StoreError> {
+        let latest = txn.open_table(LATEST)?;
+        let history = txn.open_table(HISTORY)?;
+        let revisions = txn.open_table(REVISIONS)?;
+        let meta = Meta::load(&txn.open_table(META)?)?;
+        Ok(ReadView {
+            txn,
+            latest,
+            history,
+            revisions,
+            meta,
+        })
+    }
+
+    /// The revision this view reads at by default.
+    pub fn current_revision(&self) -> i64 {
+        self.meta.current_rev
+    }
+
+    /// The compacted revision of this view (0: never compacted).
+    pub fn compact_revision(&self) -> i64 {
+        self.meta.compact_rev
+    }
+
+    /// The raft index of the last entry applied in this view.
+    pub fn consistent_index(&self) -> u64 {
+        self.meta.consistent_index
+    }
+
+    /// The raft term of the last entry applied in this view.
+    pub fn consistent_term(&self) -> u64 {
+        self.meta.consistent_term
+    }
+
+    /// All bookkeeping values of this view.
+    pub fn meta(&self) -> Meta {
+        self.meta
+    }
+
+    /// Reads the keys of `span` (see [`RangeOptions`] for the revision and limits).
+    pub fn range(&self, span: KeySpan<'_>, opts: RangeOptions) -> Result<RangeResult, StoreError> {
+        query::range(
+            &self.latest,
+            &self.history,
+            &self.revisions,
+            span,
+            opts,
+            self.meta.current_rev,
+            self.meta.compact_rev,
+        )
+    }
+
+    /// Reads one value of the auxiliary table `table`.
+    pub fn get_aux(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = tables::aux_table_name(table);
+        let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
+        match self.txn.open_table(def) {
+            Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every entry of the auxiliary table `table`, in key order (empty if it does not exist).
+    pub fn scan_aux(&self, table: &str) -> Result<AuxEntries, StoreError> {
+        let name = tables::aux_table_name(table);
+        let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
+        match self.txn.open_table(def) {
+            Ok(t) => {
+                let mut out = Vec::new();
+                for item in t.iter()? {
+                    let (k, v) = item?;
+                    out.push((k.value().to_vec(), v.value().to_vec()));
+                }
+                Ok(out)
+            }
+            Err(TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A hash of the key-value history up to `rev` (0: the current revision), computed like
+    /// etcd's `HashKV`: CRC-32C (Castagnoli) over `"key"` followed by every stored revision
+    /// record (revision key, then encoded value) up to `rev`, in revision order; records at or
+    /// below the compacted revision count only while they still are a key's newest version at
+    /// `rev` (unless no key exists at `rev`). Members holding the same history get the same hash.
+    pub fn hash_kv(&self, rev: i64) -> Result<HashKv, StoreError> {
+        let (current, compacted) = (self.meta.current_rev, self.meta.compact_rev);
+        if rev > 0 && rev <= compacted {
+            return Err(StoreError::Compacted);
+        }
+        if rev > current {
+            return Err(StoreError::FutureRevision);
+        }
+        let rev = if rev <= 0 { current } else { rev };
+        let keep_is_empty = self
+            .range(
+                KeySpan::FromKey(b""),
+                RangeOptions {
+                    rev,
+                    limit: 1,
+                    count_only: false,
+                },
+            )?
+            .kvs
+            .is_empty();
+        let upper = Revision::new(rev + 1, 0).to_bytes();
+        let mut hash = crc32c::crc32c(b"key");
+        for item in self.revisions.range::<&[u8]>(..&upper[..])? {
+            let (k, v) = item?;
+            let (k, v) = (k.value(), v.value());
+            let Some((r, tomb)) = Revision::from_key(k) else {
+                return Err(StoreError::Corrupt("malformed revision key".into()));
+            };
+            if r.main <= compacted && !keep_is_empty {
+                let kv: KeyValue = decode_kv(v)?;
+                let kept = !tomb
+                    && query::newest_at(&self.history, &kv.key, rev as u64)?
+                        .is_some_and(|(n, _)| n == r);
+                if !kept {
+                    continue;
+                }
+            }
+            hash = crc32c::crc32c_append(hash, k);
+            hash = crc32c::crc32c_append(hash, v);
+        }
+        Ok(HashKv {
+            hash,
+            current_rev: current,
+            compact_rev: compacted,
+        })
+    }
+}

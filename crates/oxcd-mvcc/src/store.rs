@@ -1,0 +1,178 @@
+//! [`KvStore`]: the handle to the store's redb database file.
+//!
+//! The handle is cheap to clone and share between threads. It hands out read snapshots
+//! ([`ReadView`]) and write batches ([`WriteBatch`]); redb allows any number of readers next to
+//! the single writer. The latest committed bookkeeping values are cached in atomics for
+//! lock-free access. The file layout is described in [`crate::tables`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use crate::error::StoreError;
+use crate::read::{Meta, ReadView};
+use crate::tables::{self, HISTORY, LATEST, META, REVISIONS};
+use crate::write::WriteBatch;
+
+/// Default size of redb's page cache.
+pub const DEFAULT_CACHE_SIZE: usize = 64 * 1024 * 1024;
+
+/// Options for [`KvStore::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Bytes of memory redb may use to cache pages.
+    pub cache_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_size: DEFAULT_CACHE_SIZE,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Database,
+    path: PathBuf,
+    current_rev: AtomicI64,
+    compact_rev: AtomicI64,
+    consistent_index: AtomicU64,
+    consistent_term: AtomicU64,
+    durable_index: AtomicU64,
+}
+
+impl Inner {
+    pub(crate) fn publish(&self, meta: &Meta, durable: bool) {
+        self.current_rev.store(meta.current_rev, Ordering::Release);
+        self.compact_rev.store(meta.compact_rev, Ordering::Release);
+        self.consistent_index
+            .store(meta.consistent_index, Ordering::Release);
+        self.consistent_term
+            .store(meta.consistent_term, Ordering::Release);
+        if durable {
+            self.durable_index
+                .store(meta.consistent_index, Ordering::Release);
+        }
+    }
+}
+
+/// The multi-version key-value store. Clones share the same database.
+#[derive(Clone)]
+pub struct KvStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for KvStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvStore")
+            .field("path", &self.inner.path)
+            .field("current_revision", &self.current_revision())
+            .field("compact_revision", &self.compact_revision())
+            .field("consistent_index", &self.consistent_index())
+            .finish()
+    }
+}
+
+impl KvStore {
+    /// Opens the database file at `path`, creating it (and its parent directories) if needed.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<KvStore, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        let db = Database::builder()
+            .set_cache_size(opts.cache_size)
+            .create(path)?;
+        let meta = {
+            let txn = db.begin_write()?;
+            let meta = {
+                txn.open_table(REVISIONS)?;
+                txn.open_table(LATEST)?;
+                txn.open_table(HISTORY)?;
+                let mut meta_t = txn.open_table(META)?;
+                let version = meta_t.get(tables::META_FORMAT_VERSION)?.map(|g| g.value());
+                match version {
+                    None => {
+                        meta_t.insert(tables::META_FORMAT_VERSION, tables::FORMAT_VERSION)?;
+                        meta_t.insert(tables::META_CURRENT_REVISION, 1)?;
+                    }
+                    Some(tables::FORMAT_VERSION) => {}
+                    Some(v) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "unsupported on-disk format version {v}"
+                        )))
+                    }
+                }
+                Meta::load(&meta_t)?
+            };
+            txn.commit()?;
+            meta
+        };
+        let inner = Inner {
+            db,
+            path: path.to_path_buf(),
+            current_rev: AtomicI64::new(meta.current_rev),
+            compact_rev: AtomicI64::new(meta.compact_rev),
+            consistent_index: AtomicU64::new(meta.consistent_index),
+            consistent_term: AtomicU64::new(meta.consistent_term),
+            durable_index: AtomicU64::new(meta.consistent_index),
+        };
+        tracing::debug!(path = %path.display(), ?meta, "opened mvcc store");
+        Ok(KvStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A consistent snapshot of the last committed state. Never blocks the writer.
+    pub fn read(&self) -> Result<ReadView, StoreError> {
+        ReadView::new(self.inner.db.begin_read()?)
+    }
+
+    /// Starts a write batch. Only one batch exists at a time: this blocks while another
+    /// batch is open. Dropping a batch without committing discards it.
+    pub fn write(&self) -> Result<WriteBatch, StoreError> {
+        let txn = self.inner.db.begin_write()?;
+        WriteBatch::new(self.inner.clone(), txn)
+    }
+
+    /// The current revision as of the last commit.
+    pub fn current_revision(&self) -> i64 {
+        self.inner.current_rev.load(Ordering::Acquire)
+    }
+
+    /// The compacted revision as of the last commit (0: never compacted).
+    pub fn compact_revision(&self) -> i64 {
+        self.inner.compact_rev.load(Ordering::Acquire)
+    }
+
+    /// The raft index of the last applied entry, as of the last commit.
+    pub fn consistent_index(&self) -> u64 {
+        self.inner.consistent_index.load(Ordering::Acquire)
+    }
+
+    /// The raft term of the last applied entry, as of the last commit.
+    pub fn consistent_term(&self) -> u64 {
+        self.inner.consistent_term.load(Ordering::Acquire)
+    }
+
+    /// The consistent index of the last durable (fsynced) commit: what survives a crash.
+    pub fn durable_consistent_index(&self) -> u64 {
+        self.inner.durable_index.load(Ordering::Acquire)
+    }
+
+    /// The size of the database file in bytes (etcd's `dbSize`); 0 if it cannot be read.
+    pub fn size_bytes(&self) -> u64 {
+        std::fs::metadata(&self.inner.path)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
