@@ -7,6 +7,7 @@
 //!   exact semantics and error messages.
 
 pub mod error;
+pub mod kv;
 pub mod query;
 pub mod read;
 pub mod revision;
@@ -15,6 +16,7 @@ pub mod tables;
 pub mod write;
 
 pub use error::StoreError;
+pub use kv::{KvError, LeaseHooks, NoLeases};
 pub use query::{KeySpan, RangeOptions, RangeResult};
 pub use read::{HashKv, Meta, ReadView};
 pub use revision::Revision;
