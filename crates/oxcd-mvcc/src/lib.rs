@@ -7,6 +7,7 @@
 //!   exact semantics and error messages.
 
 pub mod error;
+mod export;
 pub mod kv;
 pub mod query;
 pub mod read;

@@ -62,7 +62,7 @@ impl Inner {
 /// The multi-version key-value store. Clones share the same database.
 #[derive(Clone)]
 pub struct KvStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for KvStore {

@@ -1,6 +1,6 @@
 //! Applying one decoded `InternalRaftRequest` to the backend batch, and what the proposer gets.
 
-use oxcd_mvcc::{KvError, WriteBatch};
+use oxcd_mvcc::{kv, KvError, WriteBatch};
 use oxcd_proto::etcdserverpb::{
     CompactionResponse, DeleteRangeResponse, InternalRaftRequest, PutResponse, RangeResponse,
     TxnResponse,
@@ -37,20 +37,27 @@ impl ApplyOutcome {
 /// Applies one request. Request-level failures are returned inside the outcome; only backend
 /// failures (which must stop the member) are errors.
 pub fn apply_internal(batch: &mut WriteBatch, req: InternalRaftRequest) -> Result<ApplyOutcome, String> {
-    let leases = oxcd_mvcc::NoLeases;
+    let mut leases = oxcd_mvcc::NoLeases;
+    batch.begin_request();
     let outcome = if let Some(put) = req.put {
-        wrap(oxcd_mvcc::put(batch, &put, &leases), ApplyOutcome::Put)
+        wrap(kv::put(batch, &put, &mut leases), ApplyOutcome::Put)
     } else if let Some(del) = req.delete_range {
-        wrap(oxcd_mvcc::delete_range(batch, &del), ApplyOutcome::DeleteRange)
+        wrap(kv::delete_range(batch, &del, &mut leases), ApplyOutcome::DeleteRange)
     } else if let Some(txn) = req.txn {
-        wrap(oxcd_mvcc::txn(batch, &txn, &leases), ApplyOutcome::Txn)
+        wrap(kv::txn(batch, &txn, &mut leases), ApplyOutcome::Txn)
     } else if let Some(compaction) = req.compaction {
-        wrap(oxcd_mvcc::compact(batch, &compaction), ApplyOutcome::Compaction)
+        wrap(kv::compact(batch, &compaction), ApplyOutcome::Compaction)
     } else if let Some(range) = req.range {
-        wrap(oxcd_mvcc::range_in_batch(batch, &range), ApplyOutcome::Range)
+        wrap(kv::range(&*batch, &range), ApplyOutcome::Range)
     } else {
         ApplyOutcome::Unsupported
     };
+    // A storage failure may have left the request half-written: the batch must not commit.
+    if let ApplyOutcome::Error(KvError::Internal(e)) = &outcome {
+        return Err(format!("backend failure while applying: {e}"));
+    }
+    // Events feed watchers once they exist; the batch keeps nothing else for them.
+    let _events = batch.end_request();
     Ok(outcome)
 }
 

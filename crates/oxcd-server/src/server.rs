@@ -123,20 +123,20 @@ impl EtcdServer {
     }
 
     pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, ServerError> {
-        oxcd_mvcc::validate_range(&req)?;
+        oxcd_mvcc::kv::validate_range(&req)?;
         if !req.serializable {
             self.linearizable_read().await?;
         }
         let store = self.store.get();
         let view = store.read().map_err(|e| ServerError::Internal(e.to_string()))?;
-        let mut resp = oxcd_mvcc::range(&view, &req)?;
+        let mut resp = oxcd_mvcc::kv::range(&view, &req)?;
         let rev = resp.header.as_ref().map(|h| h.revision).unwrap_or(0);
         resp.header = Some(self.header(rev));
         Ok(resp)
     }
 
     pub async fn put(&self, req: PutRequest) -> Result<PutResponse, ServerError> {
-        oxcd_mvcc::validate_put(&req)?;
+        oxcd_mvcc::kv::validate_put(&req)?;
         let r = InternalRaftRequest {
             put: Some(req),
             ..Default::default()
@@ -151,7 +151,7 @@ impl EtcdServer {
     }
 
     pub async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse, ServerError> {
-        oxcd_mvcc::validate_delete_range(&req)?;
+        oxcd_mvcc::kv::validate_delete_range(&req)?;
         let r = InternalRaftRequest {
             delete_range: Some(req),
             ..Default::default()
@@ -166,15 +166,15 @@ impl EtcdServer {
     }
 
     pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, ServerError> {
-        oxcd_mvcc::validate_txn(&req, self.limits.max_txn_ops)?;
-        if oxcd_mvcc::is_txn_read_only(&req) {
+        oxcd_mvcc::kv::validate_txn(&req, self.limits.max_txn_ops)?;
+        if oxcd_mvcc::kv::is_txn_read_only(&req) {
             // Like etcd: a read-only txn is served locally after a linearizable read barrier.
-            if !oxcd_mvcc::is_txn_serializable(&req) {
+            if !is_txn_serializable(&req) {
                 self.linearizable_read().await?;
             }
             let store = self.store.get();
             let view = store.read().map_err(|e| ServerError::Internal(e.to_string()))?;
-            let mut resp = oxcd_mvcc::txn_read_only(&view, &req)?;
+            let mut resp = oxcd_mvcc::kv::txn_read(&view, &req)?;
             self.fill(&mut resp.header);
             return Ok(resp);
         }
@@ -252,4 +252,14 @@ impl EtcdServer {
             }
         }
     }
+}
+
+/// A read-only txn may skip the ReadIndex barrier only if every range in it is serializable.
+fn is_txn_serializable(req: &TxnRequest) -> bool {
+    use oxcd_proto::etcdserverpb::request_op::Request;
+    req.success.iter().chain(req.failure.iter()).all(|op| match &op.request {
+        Some(Request::RequestRange(r)) => r.serializable,
+        Some(Request::RequestTxn(t)) => is_txn_serializable(t),
+        _ => true,
+    })
 }

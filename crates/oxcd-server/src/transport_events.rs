@@ -39,6 +39,11 @@ impl TransportEvents for ServerTransportEvents {
     }
 
     fn snapshot_db(&self) -> Result<Bytes, String> {
-        self.store.get().snapshot_bytes().map_err(|e| e.to_string())
+        let store = self.store.get();
+        let tmp = store.path().with_extension("snapshot-out");
+        store.export_to(&tmp).map_err(|e| e.to_string())?;
+        let data = std::fs::read(&tmp).map_err(|e| e.to_string());
+        let _ = std::fs::remove_file(&tmp);
+        data.map(Bytes::from)
     }
 }

@@ -190,7 +190,10 @@ impl PeerTransport {
     async fn send_snapshot(self: Arc<Self>, m: Message) {
         let to = m.to;
         let result = async {
-            let db = self.events.snapshot_db()?;
+            let events = self.events.clone();
+            let db = tokio::task::spawn_blocking(move || events.snapshot_db())
+                .await
+                .map_err(|e| e.to_string())??;
             let msg = m.write_to_bytes().map_err(|e| e.to_string())?;
             let mut body = BytesMut::with_capacity(8 + msg.len() + db.len());
             body.put_u64(msg.len() as u64);
