@@ -70,11 +70,14 @@ pub(crate) fn read_wal_names(dir: &Path) -> Result<Vec<SegmentName>, WalError> {
 /// Opens `path` read-write and takes an exclusive, non-blocking advisory lock
 /// on it. `Ok(None)` means someone else holds the lock.
 pub(crate) fn open_locked(path: &Path, create: bool) -> Result<Option<File>, WalError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // 0600 like etcd: the log holds every key and value of the cluster.
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(create)
         .truncate(false)
+        .mode(0o600)
         .open(path)
         .map_err(|e| WalError::io("open", path, e))?;
     match try_lock(&file) {

@@ -63,6 +63,8 @@
 //! `{crc: uint32 = 1, data: bytes = 2}` with `data` = marshalled
 //! raftpb.Snapshot and `crc` = CRC-32C of `data`. See [`Snapshotter`].
 
+#![warn(missing_docs)]
+
 mod decoder;
 mod error;
 mod fileutil;

@@ -1,7 +1,5 @@
 //! Record framing and the small protobuf messages stored in WAL and snap files.
 
-use prost::Message as _;
-
 /// Record type tag for the opaque member metadata blob.
 pub(crate) const METADATA_TYPE: i64 = 1;
 /// Record type tag for a raft log entry.
@@ -85,23 +83,29 @@ pub(crate) fn decode_frame_len(word: u64) -> (u64, u64) {
 }
 
 /// Appends one framed record (length word, body, zero padding) to `out`,
-/// chaining `crc` over the payload. Returns the new running CRC.
+/// chaining `crc` over the payload. Returns the new running CRC. The body is
+/// the walpb.Record encoding, written field by field so the payload is
+/// copied only once.
 pub(crate) fn append_record(
     out: &mut Vec<u8>,
     crc: u32,
     rec_type: i64,
     data: Option<&[u8]>,
 ) -> Result<u32, crate::WalError> {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+
     let crc = match data {
         Some(d) => crc32c::crc32c_append(crc, d),
         None => crc,
     };
-    let rec = Record {
-        rec_type,
-        crc,
-        data: data.map(<[u8]>::to_vec),
-    };
-    let body_len = rec.encoded_len() as u64;
+    let data_len = data.map_or(0, |d| {
+        key_len(3) + encoded_len_varint(d.len() as u64) + d.len()
+    });
+    let body_len = (key_len(1)
+        + encoded_len_varint(rec_type as u64)
+        + key_len(2)
+        + encoded_len_varint(u64::from(crc))
+        + data_len) as u64;
     let (word, pad) = encode_frame_len(body_len);
     if body_len + pad >= MAX_RECORD_BYTES {
         return Err(crate::WalError::RecordTooLarge {
@@ -109,8 +113,17 @@ pub(crate) fn append_record(
             limit: MAX_RECORD_BYTES,
         });
     }
+    out.reserve((FRAME_HEADER_BYTES + body_len + pad) as usize);
     out.extend_from_slice(&word.to_le_bytes());
-    rec.encode_raw(out);
+    encode_key(1, WireType::Varint, out);
+    encode_varint(rec_type as u64, out);
+    encode_key(2, WireType::Varint, out);
+    encode_varint(u64::from(crc), out);
+    if let Some(d) = data {
+        encode_key(3, WireType::LengthDelimited, out);
+        encode_varint(d.len() as u64, out);
+        out.extend_from_slice(d);
+    }
     out.resize(out.len() + pad as usize, 0);
     Ok(crc)
 }
@@ -157,6 +170,30 @@ mod tests {
         // type=4, crc=0, padded to 8 bytes.
         assert_eq!(&out[8..12], &[0x08, 0x04, 0x10, 0x00]);
         assert_eq!(out.len(), 16);
+    }
+
+    #[test]
+    fn hand_encoding_matches_prost() {
+        use prost::Message as _;
+        for (t, data) in [
+            (METADATA_TYPE, Some(&b""[..])),
+            (ENTRY_TYPE, Some(&[0xabu8; 300][..])),
+            (CRC_TYPE, None),
+            (STATE_TYPE, Some(&b"\x08\x01"[..])),
+        ] {
+            let mut out = Vec::new();
+            let crc = append_record(&mut out, 0x1234_5678, t, data).unwrap();
+            let expected = Record {
+                rec_type: t,
+                crc,
+                data: data.map(<[u8]>::to_vec),
+            }
+            .encode_to_vec();
+            let (len, pad) = decode_frame_len(u64::from_le_bytes(out[..8].try_into().unwrap()));
+            assert_eq!(len as usize, expected.len());
+            assert_eq!(&out[8..8 + expected.len()], expected.as_slice());
+            assert_eq!(out.len() as u64, 8 + len + pad);
+        }
     }
 
     #[test]

@@ -128,14 +128,35 @@ impl Snapshotter {
     }
 
     /// Deletes the oldest `.snap` files so that at most `keep` remain
-    /// (etcd keeps 5 by default).
+    /// (etcd keeps 5 by default), plus temporaries left by interrupted saves.
     pub fn purge(&self, keep: usize) -> Result<(), WalError> {
+        self.remove_leftover_temporaries()?;
         let names = self.snap_names()?;
         let excess = names.len().saturating_sub(keep);
         for name in names.iter().take(excess) {
             let path = self.dir.join(name);
             fs::remove_file(&path).map_err(|e| WalError::io("remove", &path, e))?;
             tracing::info!(path = %path.display(), "purged snapshot file");
+        }
+        Ok(())
+    }
+
+    fn remove_leftover_temporaries(&self) -> Result<(), WalError> {
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(WalError::io("read directory", &self.dir, e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(|e| WalError::io("read directory", &self.dir, e))?;
+            let is_tmp = ent
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(".snap.tmp"));
+            if is_tmp {
+                let path = ent.path();
+                fs::remove_file(&path).map_err(|e| WalError::io("remove", &path, e))?;
+            }
         }
         Ok(())
     }

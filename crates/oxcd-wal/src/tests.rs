@@ -596,3 +596,11 @@ fn garbage_never_panics() {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn handles_are_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Wal>();
+    assert_send::<crate::Snapshotter>();
+    assert_send::<WalError>();
+}

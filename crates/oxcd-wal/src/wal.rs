@@ -629,14 +629,15 @@ impl Wal {
         file.sync_data()
             .map_err(|e| WalError::io("fdatasync", &tmp, e))?;
 
-        let index = self.enti + 1;
-        let path = self.dir.join(wal_name(seq + 1, index));
+        let index = self.enti.saturating_add(1);
+        let next_seq = seq.saturating_add(1);
+        let path = self.dir.join(wal_name(next_seq, index));
         fs::rename(&tmp, &path).map_err(|e| WalError::io("rename segment to", &path, e))?;
         fsync_dir(&self.dir)?;
 
         self.segments.push(Segment {
             path: path.clone(),
-            seq: seq + 1,
+            seq: next_seq,
             index,
             file,
         });

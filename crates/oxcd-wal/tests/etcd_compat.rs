@@ -116,6 +116,47 @@ fn reads_fixture_from_etcd() {
     assert_eq!(c2.hard_state, hs);
 }
 
+/// Offsets just past each of the first `n` records of a segment.
+fn record_ends(seg: &[u8], n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while out.len() < n {
+        let w = u64::from_le_bytes(seg[off..off + 8].try_into().unwrap());
+        let len = (w & 0x00ff_ffff_ffff_ffff) as usize;
+        let pad = if w >> 63 == 1 {
+            ((w >> 56) & 7) as usize
+        } else {
+            0
+        };
+        off += 8 + len + pad;
+        out.push(off);
+    }
+    out
+}
+
+#[test]
+fn create_writes_the_same_header_bytes_as_etcd() {
+    let etcd_seg = fs::read(
+        fixture("etcd-3.4.23-simple").join("member/wal/0000000000000000-0000000000000000.wal"),
+    )
+    .unwrap();
+    // Record 2 is the metadata record; take its payload from etcd's file.
+    let t = tempfile::tempdir().unwrap();
+    let tmp = t.path().join("probe");
+    let (_w, c) = {
+        copy_dir(&fixture("etcd-3.4.23-simple"), &tmp);
+        Wal::open(&tmp.join("member/wal"), WalSnapshot::default()).unwrap()
+    };
+    let dir = t.path().join("wal");
+    let w = Wal::create(&dir, &c.metadata).unwrap();
+    drop(w);
+    let ours = fs::read(dir.join("0000000000000000-0000000000000000.wal")).unwrap();
+    // crc record, metadata record, snapshot{0,0} record: byte-identical.
+    let end = record_ends(&etcd_seg, 3)[2];
+    assert_eq!(&ours[..end], &etcd_seg[..end]);
+    assert!(ours[end..].iter().all(|b| *b == 0));
+}
+
 #[test]
 fn reads_fixture_with_snapshots_from_etcd() {
     let t = tempfile::tempdir().unwrap();

@@ -101,6 +101,11 @@ fn purge_keeps_newest() {
         s.save(&snap(1, i * 10, b"x")).unwrap();
     }
     fs::write(dir.join("db"), b"backend").unwrap();
+    fs::write(
+        dir.join("0000000000000001-0000000000000050.snap.tmp"),
+        b"half",
+    )
+    .unwrap();
     s.purge(5).unwrap();
     let left = names(&dir);
     assert_eq!(left.len(), 6, "{left:?}");
