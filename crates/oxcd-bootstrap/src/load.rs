@@ -133,6 +133,10 @@ fn run(
 
     if !config_file.is_empty() {
         let r = crate::file::load_file(&config_file, &mut cfg, &mut pending, diags);
+        // URL errors in the file end the process before this line is logged
+        if let Err(e @ ConfigError::FileUrls { .. }) = r {
+            return Err(e);
+        }
         diags.push(Diag::log(
             'I',
             "etcdmain",
@@ -166,6 +170,17 @@ fn run(
             cfg.initial_cluster.clear();
         }
         validate(&mut cfg, &pending, diags)?;
+    }
+    if cfg.logger == crate::config::Logger::Capnslog {
+        for line in crate::usage::version_text().lines() {
+            diags.push(Diag::log('I', "etcdmain", line));
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        diags.push(Diag::log(
+            'I',
+            "etcdmain",
+            format!("setting maximum number of CPUs to {cpus}, total number of available CPUs is {cpus}"),
+        ));
     }
     finish(&mut cfg, default_host, diags);
     Ok(Action::Run(Box::new(cfg)))

@@ -180,7 +180,7 @@ impl<E: NodeEvents> RaftNode<E> {
         let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
         let status = Arc::new(NodeStatus::default());
         let snapshotter = oxcd_wal::Snapshotter::new(&settings.snap_dir);
-        let mut node = RaftNode {
+        let node = RaftNode {
             raw,
             wal,
             snapshotter,

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oxcd_proto::etcdserverpb::{InternalRaftRequest, Request as V2Request};
-use oxcd_raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Snapshot, SnapshotMetadata};
+use oxcd_raft::eraftpb::{ConfState, Entry, EntryType, Snapshot, SnapshotMetadata};
 use oxcd_raft::{Command, RaftHandle};
 use parking_lot::RwLock;
 use prost::Message as _;
-use protobuf::Message as _;
 use tokio::sync::{oneshot, watch};
 
+use crate::conf_change::{ChangeType, ConfChange};
 use crate::kv_ops::{self, ApplyOutcome};
 use crate::membership::{id_hex, Attributes, Cluster, Member};
 use crate::store_handle::StoreHandle;
@@ -120,7 +120,7 @@ impl Applier {
                     }
                 }
                 EntryType::EntryConfChange => {
-                    let cc = ConfChange::parse_from_bytes(&entry.data)
+                    let cc = ConfChange::decode(entry.data.as_ref())
                         .map_err(|e| format!("bad conf change at index {}: {e}", entry.index))?;
                     if !skip_kv {
                         self.apply_membership(&mut batch, &cc)?;
@@ -209,12 +209,16 @@ impl Applier {
 
     fn apply_membership(&mut self, batch: &mut oxcd_mvcc::WriteBatch, cc: &ConfChange) -> Result<(), String> {
         let id = cc.node_id;
-        match cc.get_change_type() {
-            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+        let Some(kind) = cc.kind() else {
+            tracing::warn!(change_type = cc.change_type, "ignoring an unknown configuration change");
+            return Ok(());
+        };
+        match kind {
+            ChangeType::AddNode | ChangeType::AddLearnerNode => {
                 let mut member: Member = serde_json::from_slice(&cc.context)
                     .map_err(|e| format!("bad member in conf change: {e}"))?;
                 member.id = id;
-                if cc.get_change_type() == ConfChangeType::AddLearnerNode {
+                if kind == ChangeType::AddLearnerNode {
                     member.is_learner = true;
                 }
                 let mut cluster = self.cluster.write();
@@ -230,11 +234,11 @@ impl Applier {
                 crate::persist::save_member(batch, &member)?;
                 cluster.add(member);
             }
-            ConfChangeType::RemoveNode => {
+            ChangeType::RemoveNode => {
                 self.cluster.write().remove(id);
                 crate::persist::remove_member(batch, id)?;
             }
-            ConfChangeType::UpdateNode => {
+            ChangeType::UpdateNode => {
                 let update: Member = serde_json::from_slice(&cc.context)
                     .map_err(|e| format!("bad member in conf change: {e}"))?;
                 let mut cluster = self.cluster.write();
@@ -249,32 +253,36 @@ impl Applier {
     }
 
     fn apply_conf_change_to_raft(&mut self, index: u64, cc: ConfChange) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        let change = cc.get_change_type();
+        let Some(kind) = cc.kind() else {
+            return Ok(());
+        };
         let id = cc.node_id;
-        self.raft
-            .send_blocking(Command::ApplyConfChange { cc, reply: tx })
-            .map_err(|e| e.to_string())?;
-        match rx.blocking_recv() {
-            Ok(Ok(cs)) => self.conf_state = cs,
-            Ok(Err(e)) => tracing::warn!(index, error = %e, "raft refused a configuration change"),
-            Err(_) => return Err("raft node stopped".into()),
+        if let Some(raft_cc) = cc.to_raft() {
+            let (tx, rx) = oneshot::channel();
+            self.raft
+                .send_blocking(Command::ApplyConfChange { cc: raft_cc, reply: tx })
+                .map_err(|e| e.to_string())?;
+            match rx.blocking_recv() {
+                Ok(Ok(cs)) => self.conf_state = cs,
+                Ok(Err(e)) => tracing::warn!(index, error = %e, "raft refused a configuration change"),
+                Err(_) => return Err("raft node stopped".into()),
+            }
         }
         let local = self.cluster.read().local_id;
-        match change {
-            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+        match kind {
+            ChangeType::AddNode | ChangeType::AddLearnerNode => {
                 if id != local {
                     self.hooks.member_added(id);
                 }
             }
-            ConfChangeType::RemoveNode => {
+            ChangeType::RemoveNode => {
                 if id == local {
                     self.hooks.local_removed();
                 } else {
                     self.hooks.member_removed(id);
                 }
             }
-            ConfChangeType::UpdateNode => {}
+            ChangeType::UpdateNode => {}
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! round per batch of reads) → wait for the applied index → read a consistent store view.
 
 mod apply;
+mod conf_change;
 pub mod errors;
 mod kv_ops;
 pub mod membership;

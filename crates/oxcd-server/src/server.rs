@@ -17,7 +17,7 @@ use prost::Message as _;
 use tokio::sync::watch;
 
 use crate::errors::ServerError;
-use crate::kv_ops::{self, ApplyOutcome};
+use crate::kv_ops::ApplyOutcome;
 use crate::membership::{Cluster, Member};
 use crate::read_index::ReadIndexer;
 use crate::store_handle::StoreHandle;

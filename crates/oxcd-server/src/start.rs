@@ -9,16 +9,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use oxcd_bootstrap::Config;
 use oxcd_proto::etcdserverpb::{Metadata, Request as V2Request};
-use oxcd_raft::eraftpb::{
-    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, Snapshot,
-};
+use oxcd_raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message, Snapshot};
 use oxcd_raft::{LogStore, NodeEvents, NodeSettings, RaftNode, ReadState, StateRole};
 use parking_lot::RwLock;
 use prost::Message as _;
-use protobuf::Message as _;
 use tokio::sync::watch;
 
 use crate::apply::{ApplyJob, Applier, MembershipHooks};
+use crate::conf_change::{ChangeType, ConfChange};
 use crate::kv_ops::ApplyOutcome;
 use crate::membership::{id_hex, Attributes, Cluster, Member};
 use crate::peer::handlers::PeerContext;
@@ -54,10 +52,14 @@ struct Paths {
 }
 
 fn paths(cfg: &Config) -> Paths {
-    let member = cfg.data_dir.join("member");
+    let member = PathBuf::from(&cfg.data_dir).join("member");
     let snap = member.join("snap");
     Paths {
-        wal: cfg.wal_dir.clone().unwrap_or_else(|| member.join("wal")),
+        wal: if cfg.wal_dir.is_empty() {
+            member.join("wal")
+        } else {
+            PathBuf::from(&cfg.wal_dir)
+        },
         db: snap.join("db"),
         snap,
     }
@@ -118,14 +120,14 @@ fn restart(p: &Paths) -> Result<Recovered, StartError> {
     let mut voters: Vec<u64> = conf_state.voters.clone();
     for e in &contents.entries {
         if e.get_entry_type() == EntryType::EntryConfChange {
-            if let Ok(cc) = ConfChange::parse_from_bytes(&e.data) {
-                match cc.get_change_type() {
-                    ConfChangeType::AddNode => {
+            if let Ok(cc) = ConfChange::decode(e.data.as_ref()) {
+                match cc.kind() {
+                    Some(ChangeType::AddNode) => {
                         if !voters.contains(&cc.node_id) {
                             voters.push(cc.node_id)
                         }
                     }
-                    ConfChangeType::RemoveNode => voters.retain(|v| *v != cc.node_id),
+                    Some(ChangeType::RemoveNode) => voters.retain(|v| *v != cc.node_id),
                     _ => {}
                 }
             }
@@ -185,15 +187,13 @@ async fn bootstrap_new(cfg: &Config, p: &Paths) -> Result<Recovered, StartError>
             name: m.name.clone(),
             ..Default::default()
         };
-        let mut cc = ConfChange::default();
-        cc.set_change_type(ConfChangeType::AddNode);
-        cc.node_id = m.id;
-        cc.context = Bytes::from(serde_json::to_vec(&member).map_err(|e| StartError(e.to_string()))?);
+        let context = Bytes::from(serde_json::to_vec(&member).map_err(|e| StartError(e.to_string()))?);
+        let cc = ConfChange::new(ChangeType::AddNode, m.id, context);
         let mut e = Entry::default();
         e.set_entry_type(EntryType::EntryConfChange);
         e.term = 1;
         e.index = i as u64 + 1;
-        e.data = Bytes::from(cc.write_to_bytes().map_err(|e| StartError(e.to_string()))?);
+        e.data = Bytes::from(cc.encode_to_vec());
         entries.push(e);
         ids.push(m.id);
     }

@@ -43,6 +43,7 @@ impl<T> WaitMap<T> {
         self.shard(id).lock().remove(&id);
     }
 
+    #[cfg(test)]
     pub fn is_registered(&self, id: u64) -> bool {
         self.shard(id).lock().contains_key(&id)
     }

@@ -18,72 +18,63 @@ fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
     Err(Status::unimplemented(format!("{what} is not supported yet")))
 }
 
-macro_rules! stubs {
-    ($($name:ident: $req:ty => $resp:ty;)*) => {
-        $(
-            async fn $name(&self, _req: Request<$req>) -> Result<Response<$resp>, Status> {
-                unimplemented(stringify!($name))
-            }
-        )*
+macro_rules! stub_service {
+    ($tr:path { $(stream $assoc:ident = $aty:ty;)* $(fn $name:ident: $req:ty => $resp:ty;)* }) => {
+        #[tonic::async_trait]
+        impl $tr for Unimplemented {
+            $(type $assoc = $aty;)*
+            $(
+                async fn $name(&self, _req: Request<$req>) -> Result<Response<$resp>, Status> {
+                    unimplemented(stringify!($name))
+                }
+            )*
+        }
     };
 }
 
-#[tonic::async_trait]
-impl pb::watch_server::Watch for Unimplemented {
-    type WatchStream = BoxStream<pb::WatchResponse>;
-    stubs! { watch: Streaming<pb::WatchRequest> => Self::WatchStream; }
-}
+stub_service!(pb::watch_server::Watch {
+    stream WatchStream = BoxStream<pb::WatchResponse>;
+    fn watch: Streaming<pb::WatchRequest> => BoxStream<pb::WatchResponse>;
+});
 
-#[tonic::async_trait]
-impl pb::lease_server::Lease for Unimplemented {
-    type LeaseKeepAliveStream = BoxStream<pb::LeaseKeepAliveResponse>;
-    stubs! {
-        lease_grant: pb::LeaseGrantRequest => pb::LeaseGrantResponse;
-        lease_revoke: pb::LeaseRevokeRequest => pb::LeaseRevokeResponse;
-        lease_keep_alive: Streaming<pb::LeaseKeepAliveRequest> => Self::LeaseKeepAliveStream;
-        lease_time_to_live: pb::LeaseTimeToLiveRequest => pb::LeaseTimeToLiveResponse;
-        lease_leases: pb::LeaseLeasesRequest => pb::LeaseLeasesResponse;
-    }
-}
+stub_service!(pb::lease_server::Lease {
+    stream LeaseKeepAliveStream = BoxStream<pb::LeaseKeepAliveResponse>;
+    fn lease_grant: pb::LeaseGrantRequest => pb::LeaseGrantResponse;
+    fn lease_revoke: pb::LeaseRevokeRequest => pb::LeaseRevokeResponse;
+    fn lease_keep_alive: Streaming<pb::LeaseKeepAliveRequest> => BoxStream<pb::LeaseKeepAliveResponse>;
+    fn lease_time_to_live: pb::LeaseTimeToLiveRequest => pb::LeaseTimeToLiveResponse;
+    fn lease_leases: pb::LeaseLeasesRequest => pb::LeaseLeasesResponse;
+});
 
-#[tonic::async_trait]
-impl pb::auth_server::Auth for Unimplemented {
-    stubs! {
-        auth_enable: pb::AuthEnableRequest => pb::AuthEnableResponse;
-        auth_disable: pb::AuthDisableRequest => pb::AuthDisableResponse;
-        authenticate: pb::AuthenticateRequest => pb::AuthenticateResponse;
-        user_add: pb::AuthUserAddRequest => pb::AuthUserAddResponse;
-        user_get: pb::AuthUserGetRequest => pb::AuthUserGetResponse;
-        user_list: pb::AuthUserListRequest => pb::AuthUserListResponse;
-        user_delete: pb::AuthUserDeleteRequest => pb::AuthUserDeleteResponse;
-        user_change_password: pb::AuthUserChangePasswordRequest => pb::AuthUserChangePasswordResponse;
-        user_grant_role: pb::AuthUserGrantRoleRequest => pb::AuthUserGrantRoleResponse;
-        user_revoke_role: pb::AuthUserRevokeRoleRequest => pb::AuthUserRevokeRoleResponse;
-        role_add: pb::AuthRoleAddRequest => pb::AuthRoleAddResponse;
-        role_get: pb::AuthRoleGetRequest => pb::AuthRoleGetResponse;
-        role_list: pb::AuthRoleListRequest => pb::AuthRoleListResponse;
-        role_delete: pb::AuthRoleDeleteRequest => pb::AuthRoleDeleteResponse;
-        role_grant_permission: pb::AuthRoleGrantPermissionRequest => pb::AuthRoleGrantPermissionResponse;
-        role_revoke_permission: pb::AuthRoleRevokePermissionRequest => pb::AuthRoleRevokePermissionResponse;
-    }
-}
+stub_service!(pb::auth_server::Auth {
+    fn auth_enable: pb::AuthEnableRequest => pb::AuthEnableResponse;
+    fn auth_disable: pb::AuthDisableRequest => pb::AuthDisableResponse;
+    fn authenticate: pb::AuthenticateRequest => pb::AuthenticateResponse;
+    fn user_add: pb::AuthUserAddRequest => pb::AuthUserAddResponse;
+    fn user_get: pb::AuthUserGetRequest => pb::AuthUserGetResponse;
+    fn user_list: pb::AuthUserListRequest => pb::AuthUserListResponse;
+    fn user_delete: pb::AuthUserDeleteRequest => pb::AuthUserDeleteResponse;
+    fn user_change_password: pb::AuthUserChangePasswordRequest => pb::AuthUserChangePasswordResponse;
+    fn user_grant_role: pb::AuthUserGrantRoleRequest => pb::AuthUserGrantRoleResponse;
+    fn user_revoke_role: pb::AuthUserRevokeRoleRequest => pb::AuthUserRevokeRoleResponse;
+    fn role_add: pb::AuthRoleAddRequest => pb::AuthRoleAddResponse;
+    fn role_get: pb::AuthRoleGetRequest => pb::AuthRoleGetResponse;
+    fn role_list: pb::AuthRoleListRequest => pb::AuthRoleListResponse;
+    fn role_delete: pb::AuthRoleDeleteRequest => pb::AuthRoleDeleteResponse;
+    fn role_grant_permission: pb::AuthRoleGrantPermissionRequest => pb::AuthRoleGrantPermissionResponse;
+    fn role_revoke_permission: pb::AuthRoleRevokePermissionRequest => pb::AuthRoleRevokePermissionResponse;
+});
 
-#[tonic::async_trait]
-impl lk::lock_server::Lock for Unimplemented {
-    stubs! {
-        lock: lk::LockRequest => lk::LockResponse;
-        unlock: lk::UnlockRequest => lk::UnlockResponse;
-    }
-}
+stub_service!(lk::lock_server::Lock {
+    fn lock: lk::LockRequest => lk::LockResponse;
+    fn unlock: lk::UnlockRequest => lk::UnlockResponse;
+});
 
-#[tonic::async_trait]
-impl el::election_server::Election for Unimplemented {
-    type ObserveStream = BoxStream<el::LeaderResponse>;
-    stubs! {
-        campaign: el::CampaignRequest => el::CampaignResponse;
-        proclaim: el::ProclaimRequest => el::ProclaimResponse;
-        leader: el::LeaderRequest => el::LeaderResponse;
-        observe: el::LeaderRequest => Self::ObserveStream;
-        resign: el::ResignRequest => el::ResignResponse;
-    }
-}
+stub_service!(el::election_server::Election {
+    stream ObserveStream = BoxStream<el::LeaderResponse>;
+    fn campaign: el::CampaignRequest => el::CampaignResponse;
+    fn proclaim: el::ProclaimRequest => el::ProclaimResponse;
+    fn leader: el::LeaderRequest => el::LeaderResponse;
+    fn observe: el::LeaderRequest => BoxStream<el::LeaderResponse>;
+    fn resign: el::ResignRequest => el::ResignResponse;
+});
