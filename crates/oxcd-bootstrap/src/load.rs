@@ -81,7 +81,7 @@ pub type DefaultHost = Result<String, String>;
 /// Parses `args` (without the program name) and `vars` (the process environment, in order)
 /// exactly as etcd 3.4 does. Detects the default host from the routing table.
 pub fn load(args: &[String], vars: &[(String, String)]) -> Loaded {
-    load_with_default_host(args, vars, || crate::host::default_host())
+    load_with_default_host(args, vars, crate::host::default_host)
 }
 
 /// [`load`] with an injected default-host lookup (called only when needed).

@@ -9,7 +9,10 @@ use crate::{Config, ConfigError, Diag};
 
 pub(crate) fn run(args: &[&str], env: &[(&str, &str)]) -> Loaded {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     load_with_default_host(&args, &env, || Err("no default route".to_string()))
 }
 
@@ -36,5 +39,7 @@ pub(crate) fn err_env(args: &[&str], env: &[(&str, &str)]) -> ConfigError {
 }
 
 pub(crate) fn has_diag(l: &Loaded, level: char, text: &str) -> bool {
-    l.diags.iter().any(|d| matches!(d, Diag::Log { level: lv, msg, .. } if *lv == level && msg == text))
+    l.diags
+        .iter()
+        .any(|d| matches!(d, Diag::Log { level: lv, msg, .. } if *lv == level && msg == text))
 }
