@@ -55,7 +55,10 @@ fn guide_static_example_ids_kv_and_crash_recovery() {
     assert_eq!(etcdctl_ok(&members[2].client_url(), &["get", "foo", "--consistency=s", "--print-value-only"]).trim(), "bar");
     assert_eq!(etcdctl_ok(&eps, &["del", "foo"]).trim(), "1");
     assert_eq!(etcdctl_ok(&eps, &["get", "foo"]), "");
-    let health = etcdctl_ok(&eps, &["endpoint", "health"]);
+    // etcdctl 3.4 prints the health report on stderr.
+    let out = etcdctl(&eps, &["endpoint", "health"]);
+    let health = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{health}");
     assert_eq!(health.matches("is healthy").count(), 3, "{health}");
     let status = etcdctl_ok(&eps, &["endpoint", "status", "-w", "json"]);
     assert!(status.contains("\"leader\""), "{status}");
@@ -87,7 +90,7 @@ fn guide_static_example_ids_kv_and_crash_recovery() {
     for m in &members {
         assert!(m.wait_log("published", 3, READY), "{}", m.log_text());
     }
-    let got = etcdctl_ok(&eps, &["get", "k", "--prefix", "--count-only", "-w", "json"]);
+    let got = etcdctl_ok(&eps, &["get", "k", "--prefix", "--keys-only", "-w", "json"]);
     let v: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(v["count"].as_u64(), Some(50), "{got}");
     for i in 0..3 {
