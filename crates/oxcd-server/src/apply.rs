@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oxcd_proto::etcdserverpb::{InternalRaftRequest, Request as V2Request};
+use oxcd_proto::mvccpb::Event;
 use oxcd_raft::eraftpb::{ConfState, Entry, EntryType, Snapshot, SnapshotMetadata};
 use oxcd_raft::{Command, RaftHandle};
 use parking_lot::RwLock;
@@ -35,6 +36,24 @@ pub enum ApplyJob {
     },
 }
 
+/// Where the changes of each applied batch go, in revision order, after the batch committed:
+/// the watch hub.
+pub trait EventSink: Send + Sync + 'static {
+    /// `events` were committed; `revision` is the store's revision after them.
+    fn publish(&self, revision: i64, events: Vec<Event>);
+    /// The whole store was replaced by a snapshot from the leader: anything a watcher knew may
+    /// be stale, so it must catch up from the store.
+    fn store_replaced(&self, revision: i64);
+}
+
+/// A sink that drops events, for members without watchers.
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn publish(&self, _revision: i64, _events: Vec<Event>) {}
+    fn store_replaced(&self, _revision: i64) {}
+}
+
 /// What the applier needs from the rest of the server when membership changes.
 pub trait MembershipHooks: Send + Sync + 'static {
     fn member_added(&self, id: u64);
@@ -53,6 +72,7 @@ pub struct Applier {
     pub snapshot_count: u64,
     pub snap_dir: std::path::PathBuf,
     pub hooks: Arc<dyn MembershipHooks>,
+    pub events: Arc<dyn EventSink>,
     pub conf_state: ConfState,
     pub applied_index: u64,
     pub applied_term: u64,
@@ -109,6 +129,7 @@ impl Applier {
         let consistent = store.consistent_index();
         let mut batch = store.write().map_err(|e| e.to_string())?;
         let mut outcomes: Vec<(u64, ApplyOutcome)> = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
         let mut conf_changes: Vec<(u64, ConfChange)> = Vec::new();
         let mut last = (self.applied_index, self.applied_term);
         for entry in &entries {
@@ -116,7 +137,7 @@ impl Applier {
             match entry.get_entry_type() {
                 EntryType::EntryNormal => {
                     if !skip_kv && !entry.data.is_empty() {
-                        self.apply_normal(&mut batch, entry, &mut outcomes)?;
+                        self.apply_normal(&mut batch, entry, &mut outcomes, &mut events)?;
                     }
                 }
                 EntryType::EntryConfChange => {
@@ -142,6 +163,9 @@ impl Applier {
         if durable {
             self.last_durable = Instant::now();
         }
+        if !events.is_empty() {
+            self.events.publish(store.current_revision(), events);
+        }
         // Raft's own view changes only after the membership it describes is committed.
         for (index, cc) in conf_changes {
             self.apply_conf_change_to_raft(index, cc)?;
@@ -163,10 +187,11 @@ impl Applier {
         batch: &mut oxcd_mvcc::WriteBatch,
         entry: &Entry,
         outcomes: &mut Vec<(u64, ApplyOutcome)>,
+        events: &mut Vec<Event>,
     ) -> Result<(), String> {
         if let Ok(req) = InternalRaftRequest::decode(entry.data.as_ref()) {
             let id = req.header.as_ref().map(|h| h.id).unwrap_or(req.id);
-            let outcome = kv_ops::apply_internal(batch, req)?;
+            let outcome = kv_ops::apply_internal(batch, req, events)?;
             outcomes.push((id, outcome));
             return Ok(());
         }
@@ -304,6 +329,7 @@ impl Applier {
         let file = self.snap_dir.join(format!("{:016x}.snap.db", meta.index));
         tracing::info!(index = meta.index, "applying snapshot database");
         self.store.replace_from(&file)?;
+        self.events.store_replaced(self.store.get().current_revision());
         let restored = crate::persist::load_cluster(&self.store.get())?;
         {
             let mut cluster = self.cluster.write();

@@ -1,6 +1,7 @@
 //! Applying one decoded `InternalRaftRequest` to the backend batch, and what the proposer gets.
 
 use oxcd_mvcc::{kv, KvError, WriteBatch};
+use oxcd_proto::mvccpb::Event;
 use oxcd_proto::etcdserverpb::{
     CompactionResponse, DeleteRangeResponse, InternalRaftRequest, PutResponse, RangeResponse,
     TxnResponse,
@@ -34,9 +35,13 @@ impl ApplyOutcome {
     }
 }
 
-/// Applies one request. Request-level failures are returned inside the outcome; only backend
-/// failures (which must stop the member) are errors.
-pub fn apply_internal(batch: &mut WriteBatch, req: InternalRaftRequest) -> Result<ApplyOutcome, String> {
+/// Applies one request, appending the changes it made to `events`. Request-level failures are
+/// returned inside the outcome; only backend failures (which must stop the member) are errors.
+pub fn apply_internal(
+    batch: &mut WriteBatch,
+    req: InternalRaftRequest,
+    events: &mut Vec<Event>,
+) -> Result<ApplyOutcome, String> {
     let mut leases = oxcd_mvcc::NoLeases;
     batch.begin_request();
     let outcome = if let Some(put) = req.put {
@@ -56,8 +61,7 @@ pub fn apply_internal(batch: &mut WriteBatch, req: InternalRaftRequest) -> Resul
     if let ApplyOutcome::Error(KvError::Internal(e)) = &outcome {
         return Err(format!("backend failure while applying: {e}"));
     }
-    // Events feed watchers once they exist; the batch keeps nothing else for them.
-    let _events = batch.end_request();
+    events.extend(batch.end_request());
     Ok(outcome)
 }
 

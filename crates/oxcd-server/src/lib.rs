@@ -26,7 +26,7 @@ mod wait;
 pub use errors::ServerError;
 pub use kv_ops::ApplyOutcome;
 pub use server::{EtcdServer, Limits, RaftStatus};
-pub use start::{start, StartError, Started};
+pub use start::{plan, start, Plan, StartError, Started};
 pub use store_handle::StoreHandle;
 
 /// Ends the process after a fatal runtime error, printed the way the Clustering Guide shows

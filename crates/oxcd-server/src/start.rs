@@ -76,14 +76,38 @@ struct Recovered {
     fresh: bool,
 }
 
-pub async fn start(cfg: &Config) -> Result<Started, StartError> {
+/// What a member will do when it starts, decided before any listener is bound or file written,
+/// so that a misconfigured member fails with the Clustering Guide's message first.
+pub enum Plan {
+    /// The WAL exists: the `--initial-cluster*` flags are ignored.
+    Restart,
+    /// A new member of a new cluster.
+    New(oxcd_bootstrap::InitialCluster),
+}
+
+pub fn plan(cfg: &Config) -> Result<Plan, StartError> {
+    if oxcd_wal::Wal::exists(&paths(cfg).wal) {
+        return Ok(Plan::Restart);
+    }
+    if cfg.initial_cluster_state == oxcd_bootstrap::ClusterState::Existing {
+        return Err(StartError(
+            "joining an existing cluster (--initial-cluster-state existing) is not supported yet".into(),
+        ));
+    }
+    let initial = oxcd_bootstrap::initial_cluster(cfg).map_err(|e| StartError(e.to_string()))?;
+    Ok(Plan::New(initial))
+}
+
+pub async fn start(cfg: &Config, plan: Plan) -> Result<Started, StartError> {
     let p = paths(cfg);
-    let initialized = oxcd_wal::Wal::exists(&p.wal);
-    let recovered = if initialized {
-        tracing::info!("the server is already initialized as member before, starting as etcd member...");
-        restart(&p)?
-    } else {
-        bootstrap_new(cfg, &p).await?
+    let recovered = match plan {
+        Plan::Restart => {
+            tracing::info!(
+                "the server is already initialized as member before, starting as etcd member..."
+            );
+            restart(&p)?
+        }
+        Plan::New(initial) => bootstrap_new(cfg, &p, initial).await?,
     };
     std::fs::create_dir_all(&p.snap).map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
     let store = StoreHandle::open(&p.db).map_err(StartError)?;
@@ -159,8 +183,11 @@ fn restart(p: &Paths) -> Result<Recovered, StartError> {
     })
 }
 
-async fn bootstrap_new(cfg: &Config, p: &Paths) -> Result<Recovered, StartError> {
-    let initial = oxcd_bootstrap::initial_cluster(cfg).map_err(|e| StartError(e.to_string()))?;
+async fn bootstrap_new(
+    cfg: &Config,
+    p: &Paths,
+    initial: oxcd_bootstrap::InitialCluster,
+) -> Result<Recovered, StartError> {
     let local = initial
         .members
         .iter()
@@ -420,6 +447,7 @@ async fn wire(
         hooks: Arc::new(Hooks {
             transport: transport_cell.clone(),
         }),
+        events: Arc::new(crate::apply::NoEvents),
         conf_state: rec.conf_state,
         applied_index: rec.applied,
         applied_term: 0,

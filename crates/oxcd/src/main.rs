@@ -21,6 +21,10 @@ fn main() {
 }
 
 async fn run(cfg: oxcd_bootstrap::Config) {
+    let plan = match oxcd_server::plan(&cfg) {
+        Ok(p) => p,
+        Err(e) => cli::fatal(&e.to_string()),
+    };
     // Listeners are bound before anything is written to disk, so a port conflict leaves the
     // data dir untouched.
     let mut peer_listeners = Vec::new();
@@ -37,7 +41,7 @@ async fn run(cfg: oxcd_bootstrap::Config) {
             Err(e) => cli::fatal(&e),
         }
     }
-    let started = match oxcd_server::start(&cfg).await {
+    let started = match oxcd_server::start(&cfg, plan).await {
         Ok(s) => s,
         Err(e) => cli::fatal(&e.to_string()),
     };
