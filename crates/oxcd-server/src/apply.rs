@@ -47,6 +47,7 @@ pub trait EventSink: Send + Sync + 'static {
 }
 
 /// A sink that drops events, for members without watchers.
+#[allow(dead_code)]
 pub struct NoEvents;
 
 impl EventSink for NoEvents {

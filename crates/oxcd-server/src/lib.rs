@@ -22,6 +22,7 @@ mod start;
 mod store_handle;
 mod transport_events;
 mod wait;
+pub mod watch;
 
 pub use errors::ServerError;
 pub use kv_ops::ApplyOutcome;

@@ -44,6 +44,8 @@ pub struct EtcdServer {
     pub(crate) wait: Arc<WaitMap<ApplyOutcome>>,
     pub(crate) reads: ReadIndexer,
     pub(crate) applied: watch::Receiver<u64>,
+    /// The watch hub: serves the v3 Watch streams.
+    pub watch: Arc<crate::watch::WatchHub>,
     next_id: AtomicU64,
 }
 
@@ -67,6 +69,7 @@ impl EtcdServer {
         wait: Arc<WaitMap<ApplyOutcome>>,
         reads: ReadIndexer,
         applied: watch::Receiver<u64>,
+        watch: Arc<crate::watch::WatchHub>,
     ) -> Self {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -85,6 +88,7 @@ impl EtcdServer {
             wait,
             reads,
             applied,
+            watch,
             next_id: AtomicU64::new(first_id),
         }
     }

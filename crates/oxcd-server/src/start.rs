@@ -436,6 +436,7 @@ async fn wire(
         transport.add_peer(peer);
     }
 
+    let watch = crate::watch::WatchHub::new(store.clone(), crate::watch::WatchConfig::from_config(cfg));
     let applier = Applier {
         store: store.clone(),
         cluster: cluster.clone(),
@@ -447,7 +448,7 @@ async fn wire(
         hooks: Arc::new(Hooks {
             transport: transport_cell.clone(),
         }),
-        events: Arc::new(crate::apply::NoEvents),
+        events: watch.clone(),
         conf_state: rec.conf_state,
         applied_index: rec.applied,
         applied_term: 0,
@@ -475,6 +476,7 @@ async fn wire(
         wait,
         reads,
         applied_rx,
+        watch,
     ));
 
     let attrs = Attributes {

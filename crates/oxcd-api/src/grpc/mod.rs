@@ -5,6 +5,7 @@ mod cluster;
 mod kv;
 mod maintenance;
 mod unimplemented;
+mod watch;
 
 use std::sync::Arc;
 
@@ -36,11 +37,16 @@ pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
     let maintenance = MaintenanceServer::new(maintenance::MaintenanceService {
         server: server.clone(),
     });
+    let watch = WatchServer::new(watch::WatchService {
+        server: server.clone(),
+    })
+    .max_decoding_message_size(MAX_DECODING_BYTES)
+    .max_encoding_message_size(usize::MAX);
     let stub = unimplemented::Unimplemented;
     tonic::service::Routes::new(kv)
         .add_service(cluster)
         .add_service(maintenance)
-        .add_service(WatchServer::new(stub))
+        .add_service(watch)
         .add_service(LeaseServer::new(stub))
         .add_service(AuthServer::new(stub))
         .add_service(LockServer::new(stub))

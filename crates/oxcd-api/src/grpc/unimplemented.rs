@@ -32,11 +32,6 @@ macro_rules! stub_service {
     };
 }
 
-stub_service!(pb::watch_server::Watch {
-    stream WatchStream = BoxStream<pb::WatchResponse>;
-    fn watch: Streaming<pb::WatchRequest> => BoxStream<pb::WatchResponse>;
-});
-
 stub_service!(pb::lease_server::Lease {
     stream LeaseKeepAliveStream = BoxStream<pb::LeaseKeepAliveResponse>;
     fn lease_grant: pb::LeaseGrantRequest => pb::LeaseGrantResponse;
