@@ -1,0 +1,130 @@
+//! A member that falls further behind than the leader's in-memory log catches up by receiving
+//! a snapshot of the whole store, then follows the log again.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use oxcd_proto::etcdserverpb::kv_client::KvClient;
+use oxcd_proto::etcdserverpb::{PutRequest, RangeRequest};
+
+const CLUSTER: &str =
+    "s0=http://127.0.0.50:2380,s1=http://127.0.0.51:2380,s2=http://127.0.0.52:2380";
+/// More than the 5000 entries a leader keeps in memory after a snapshot point.
+const KEYS: usize = 6500;
+
+async fn put_many(endpoint: &str, count: usize, members: &[Member]) {
+    if let Err(e) = try_put_many(endpoint, count).await {
+        for m in members {
+            eprintln!("==== {} ====\n{}", m.name, m.log_text());
+        }
+        panic!("put failed: {e}");
+    }
+}
+
+async fn try_put_many(endpoint: &str, count: usize) -> Result<(), String> {
+    let client = KvClient::connect(endpoint.to_string()).await.expect("connect");
+    let mut tasks = Vec::new();
+    for worker in 0..32 {
+        let mut c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = worker;
+            while i < count {
+                let req = PutRequest {
+                    key: format!("key-{i:05}").into_bytes().into(),
+                    value: format!("value-{i}").into_bytes().into(),
+                    ..Default::default()
+                };
+                // Like any client, retry what failed while the killed leader was replaced;
+                // these puts are idempotent.
+                let mut attempt = 0;
+                while let Err(e) = c.put(req.clone()).await {
+                    attempt += 1;
+                    if e.code() != tonic::Code::Unavailable || attempt > 5 {
+                        return Err(e.to_string());
+                    }
+                }
+                i += 32;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+async fn count_local(endpoint: &str) -> i64 {
+    let Ok(mut c) = KvClient::connect(endpoint.to_string()).await else {
+        return -1;
+    };
+    let req = RangeRequest {
+        key: b"key-".to_vec().into(),
+        range_end: b"key.".to_vec().into(),
+        count_only: true,
+        serializable: true,
+        ..Default::default()
+    };
+    c.range(req).await.map(|r| r.into_inner().count).unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_member_catches_up_by_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            let mut m = Member::static_member(dir.path(), &format!("s{i}"), &format!("127.0.0.5{i}"), CLUSTER, "snap");
+            m.args.extend(["--snapshot-count".into(), "1000".into()]);
+            m
+        })
+        .collect();
+    for m in &mut members {
+        m.start();
+    }
+    for m in &members {
+        assert!(m.wait_log("published", 1, Duration::from_secs(30)), "{}", m.log_text());
+    }
+    members[2].kill();
+    put_many(&members[0].client_url(), KEYS, &members).await;
+    members[2].start();
+    let url = members[2].client_url();
+    let mut caught_up = false;
+    for _ in 0..600 {
+        if count_local(&url).await == KEYS as i64 {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(caught_up, "s2 did not catch up:\n{}", members[2].log_text());
+    assert!(members[2].log_text().contains("applied snapshot"), "{}", members[2].log_text());
+    // And it follows the log again afterwards.
+    put_many(&members[1].client_url(), 10, &members).await;
+    let mut c = KvClient::connect(url).await.unwrap();
+    let got = c
+        .range(RangeRequest {
+            key: b"key-00009".to_vec().into(),
+            serializable: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.kvs.len(), 1);
+
+    // A restart after installing the snapshot recovers from it and the WAL after it.
+    members[2].kill();
+    members[2].start();
+    let url = members[2].client_url();
+    let mut back = false;
+    for _ in 0..300 {
+        if count_local(&url).await == KEYS as i64 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "s2 lost data after restarting:\n{}", members[2].log_text());
+}
