@@ -31,7 +31,12 @@ async fn health(State(server): State<Arc<EtcdServer>>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, r#"{"health":"false"}"#)
     };
-    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 async fn version(State(server): State<Arc<EtcdServer>>) -> Response {

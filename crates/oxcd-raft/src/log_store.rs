@@ -195,16 +195,18 @@ mod tests {
     use raft::Storage;
 
     fn entry(index: u64, term: u64) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e
+        Entry {
+            index,
+            term,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn append_replaces_conflicting_suffix() {
         let mut log = LogStore::default();
-        log.append(&[entry(1, 1), entry(2, 1), entry(3, 1)]).unwrap();
+        log.append(&[entry(1, 1), entry(2, 1), entry(3, 1)])
+            .unwrap();
         log.append(&[entry(2, 2)]).unwrap();
         assert_eq!(log.last_index(), 2);
         assert_eq!(log.term(2).unwrap(), 2);
@@ -216,9 +218,11 @@ mod tests {
         let mut log = LogStore::default();
         let ents: Vec<Entry> = (1..=6000).map(|i| entry(i, 1)).collect();
         log.append(&ents).unwrap();
-        let mut meta = SnapshotMetadata::default();
-        meta.index = 5500;
-        meta.term = 1;
+        let meta = SnapshotMetadata {
+            index: 5500,
+            term: 1,
+            ..Default::default()
+        };
         log.set_snapshot_point(meta);
         assert_eq!(log.first_index(), 501);
         assert_eq!(log.term(500).unwrap(), 1);

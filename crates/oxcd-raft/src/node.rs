@@ -176,7 +176,8 @@ impl<E: NodeEvents> RaftNode<E> {
             .map_err(|e| RaftError::Config(e.to_string()))?;
         let last_hard_state = log.hard_state().clone();
         let logger = crate::slog_bridge::logger();
-        let raw = RawNode::new(&config, log, &logger).map_err(|e| RaftError::Config(e.to_string()))?;
+        let raw =
+            RawNode::new(&config, log, &logger).map_err(|e| RaftError::Config(e.to_string()))?;
         let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
         let status = Arc::new(NodeStatus::default());
         let snapshotter = oxcd_wal::Snapshotter::new(&settings.snap_dir);
@@ -299,9 +300,10 @@ impl<E: NodeEvents> RaftNode<E> {
         let mut entries = Vec::with_capacity(proposals.len());
         for (id, data) in proposals {
             ids.push(id);
-            let mut e = Entry::default();
-            e.data = data.into();
-            entries.push(e);
+            entries.push(Entry {
+                data: data.into(),
+                ..Default::default()
+            });
         }
         let mut m = Message::default();
         m.set_msg_type(MessageType::MsgPropose);
@@ -321,7 +323,8 @@ impl<E: NodeEvents> RaftNode<E> {
                 u64::from(ss.raft_state == StateRole::Leader),
                 Ordering::Release,
             );
-            self.events.leader_changed(ss.leader_id, term, ss.raft_state);
+            self.events
+                .leader_changed(ss.leader_id, term, ss.raft_state);
         }
         if !rd.messages().is_empty() {
             self.events.send(rd.take_messages());

@@ -150,7 +150,10 @@ impl Applier {
                     conf_changes.push((entry.index, cc));
                 }
                 EntryType::EntryConfChangeV2 => {
-                    tracing::warn!(index = entry.index, "ignoring a joint-consensus configuration change");
+                    tracing::warn!(
+                        index = entry.index,
+                        "ignoring a joint-consensus configuration change"
+                    );
                 }
             }
             last = (entry.index, entry.term);
@@ -201,13 +204,19 @@ impl Applier {
                 self.apply_v2(batch, &req)?;
                 outcomes.push((req.id, ApplyOutcome::V2));
             }
-            Err(e) => tracing::warn!(index = entry.index, error = %e, "skipping an undecodable entry"),
+            Err(e) => {
+                tracing::warn!(index = entry.index, error = %e, "skipping an undecodable entry")
+            }
         }
         Ok(())
     }
 
     /// The v2 requests etcd 3.4 still proposes: member attributes and the cluster version.
-    fn apply_v2(&mut self, batch: &mut oxcd_mvcc::WriteBatch, req: &V2Request) -> Result<(), String> {
+    fn apply_v2(
+        &mut self,
+        batch: &mut oxcd_mvcc::WriteBatch,
+        req: &V2Request,
+    ) -> Result<(), String> {
         if req.method != "PUT" {
             return Ok(());
         }
@@ -233,18 +242,25 @@ impl Applier {
         Ok(())
     }
 
-    fn apply_membership(&mut self, batch: &mut oxcd_mvcc::WriteBatch, cc: &ConfChange) -> Result<(), String> {
+    fn apply_membership(
+        &mut self,
+        batch: &mut oxcd_mvcc::WriteBatch,
+        cc: &ConfChange,
+    ) -> Result<(), String> {
         let id = cc.node_id;
         let Some(kind) = cc.kind() else {
-            tracing::warn!(change_type = cc.change_type, "ignoring an unknown configuration change");
+            tracing::warn!(
+                change_type = cc.change_type,
+                "ignoring an unknown configuration change"
+            );
             return Ok(());
         };
         match kind {
-            ChangeType::AddNode | ChangeType::AddLearnerNode => {
+            ChangeType::Add | ChangeType::AddLearner => {
                 let mut member: Member = serde_json::from_slice(&cc.context)
                     .map_err(|e| format!("bad member in conf change: {e}"))?;
                 member.id = id;
-                if kind == ChangeType::AddLearnerNode {
+                if kind == ChangeType::AddLearner {
                     member.is_learner = true;
                 }
                 let mut cluster = self.cluster.write();
@@ -260,11 +276,11 @@ impl Applier {
                 crate::persist::save_member(batch, &member)?;
                 cluster.add(member);
             }
-            ChangeType::RemoveNode => {
+            ChangeType::Remove => {
                 self.cluster.write().remove(id);
                 crate::persist::remove_member(batch, id)?;
             }
-            ChangeType::UpdateNode => {
+            ChangeType::Update => {
                 let update: Member = serde_json::from_slice(&cc.context)
                     .map_err(|e| format!("bad member in conf change: {e}"))?;
                 let mut cluster = self.cluster.write();
@@ -286,39 +302,46 @@ impl Applier {
         if let Some(raft_cc) = cc.to_raft() {
             let (tx, rx) = oneshot::channel();
             self.raft
-                .send_blocking(Command::ApplyConfChange { cc: raft_cc, reply: tx })
+                .send_blocking(Command::ApplyConfChange {
+                    cc: raft_cc,
+                    reply: tx,
+                })
                 .map_err(|e| e.to_string())?;
             match rx.blocking_recv() {
                 Ok(Ok(cs)) => self.conf_state = cs,
-                Ok(Err(e)) => tracing::warn!(index, error = %e, "raft refused a configuration change"),
+                Ok(Err(e)) => {
+                    tracing::warn!(index, error = %e, "raft refused a configuration change")
+                }
                 Err(_) => return Err("raft node stopped".into()),
             }
         }
         let local = self.cluster.read().local_id;
         match kind {
-            ChangeType::AddNode | ChangeType::AddLearnerNode => {
+            ChangeType::Add | ChangeType::AddLearner => {
                 if id != local {
                     self.hooks.member_added(id);
                 }
             }
-            ChangeType::RemoveNode => {
+            ChangeType::Remove => {
                 if id == local {
                     self.hooks.local_removed();
                 } else {
                     self.hooks.member_removed(id);
                 }
             }
-            ChangeType::UpdateNode => {}
+            ChangeType::Update => {}
         }
         Ok(())
     }
 
     /// The backend is durable at the applied index: let raft compact its log up to here.
     fn snapshot_point(&mut self) {
-        let mut meta = SnapshotMetadata::default();
-        meta.index = self.applied_index;
-        meta.term = self.applied_term;
-        meta.set_conf_state(self.conf_state.clone());
+        let meta = SnapshotMetadata {
+            index: self.applied_index,
+            term: self.applied_term,
+            conf_state: Some(self.conf_state.clone()).into(),
+            ..Default::default()
+        };
         if self.raft.try_send(Command::SnapshotPoint { meta }).is_ok() {
             self.last_snapshot_index = self.applied_index;
         }
@@ -330,7 +353,8 @@ impl Applier {
         let file = self.snap_dir.join(format!("{:016x}.snap.db", meta.index));
         tracing::info!(index = meta.index, "applying snapshot database");
         self.store.replace_from(&file)?;
-        self.events.store_replaced(self.store.get().current_revision());
+        self.events
+            .store_replaced(self.store.get().current_revision());
         let restored = crate::persist::load_cluster(&self.store.get())?;
         {
             let mut cluster = self.cluster.write();

@@ -22,29 +22,29 @@ pub struct ConfChange {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeType {
-    AddNode,
-    RemoveNode,
-    UpdateNode,
-    AddLearnerNode,
+    Add,
+    Remove,
+    Update,
+    AddLearner,
 }
 
 impl ConfChange {
     pub fn kind(&self) -> Option<ChangeType> {
         match self.change_type {
-            0 => Some(ChangeType::AddNode),
-            1 => Some(ChangeType::RemoveNode),
-            2 => Some(ChangeType::UpdateNode),
-            3 => Some(ChangeType::AddLearnerNode),
+            0 => Some(ChangeType::Add),
+            1 => Some(ChangeType::Remove),
+            2 => Some(ChangeType::Update),
+            3 => Some(ChangeType::AddLearner),
             _ => None,
         }
     }
 
     pub fn new(kind: ChangeType, node_id: u64, context: Bytes) -> Self {
         let change_type = match kind {
-            ChangeType::AddNode => 0,
-            ChangeType::RemoveNode => 1,
-            ChangeType::UpdateNode => 2,
-            ChangeType::AddLearnerNode => 3,
+            ChangeType::Add => 0,
+            ChangeType::Remove => 1,
+            ChangeType::Update => 2,
+            ChangeType::AddLearner => 3,
         };
         ConfChange {
             id: 0,
@@ -57,10 +57,10 @@ impl ConfChange {
     /// The same change for raft-rs, or None when raft's view of the cluster does not change.
     pub fn to_raft(&self) -> Option<eraftpb::ConfChange> {
         let kind = match self.kind()? {
-            ChangeType::AddNode => eraftpb::ConfChangeType::AddNode,
-            ChangeType::RemoveNode => eraftpb::ConfChangeType::RemoveNode,
-            ChangeType::AddLearnerNode => eraftpb::ConfChangeType::AddLearnerNode,
-            ChangeType::UpdateNode => return None,
+            ChangeType::Add => eraftpb::ConfChangeType::AddNode,
+            ChangeType::Remove => eraftpb::ConfChangeType::RemoveNode,
+            ChangeType::AddLearner => eraftpb::ConfChangeType::AddLearnerNode,
+            ChangeType::Update => return None,
         };
         let mut cc = eraftpb::ConfChange::default();
         cc.set_change_type(kind);
@@ -77,14 +77,14 @@ mod tests {
 
     #[test]
     fn etcd_numbering_survives_a_round_trip_and_maps_to_raft_rs() {
-        let cc = ConfChange::new(ChangeType::AddLearnerNode, 7, Bytes::from_static(b"{}"));
+        let cc = ConfChange::new(ChangeType::AddLearner, 7, Bytes::from_static(b"{}"));
         let back = ConfChange::decode(cc.encode_to_vec().as_slice()).unwrap();
         assert_eq!(back.change_type, 3);
         assert_eq!(
             back.to_raft().unwrap().get_change_type(),
             eraftpb::ConfChangeType::AddLearnerNode
         );
-        assert!(ConfChange::new(ChangeType::UpdateNode, 7, Bytes::new())
+        assert!(ConfChange::new(ChangeType::Update, 7, Bytes::new())
             .to_raft()
             .is_none());
     }

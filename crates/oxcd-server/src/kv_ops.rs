@@ -1,11 +1,11 @@
 //! Applying one decoded `InternalRaftRequest` to the backend batch, and what the proposer gets.
 
 use oxcd_mvcc::{kv, KvError, WriteBatch};
-use oxcd_proto::mvccpb::Event;
 use oxcd_proto::etcdserverpb::{
     CompactionResponse, DeleteRangeResponse, InternalRaftRequest, PutResponse, RangeResponse,
     TxnResponse,
 };
+use oxcd_proto::mvccpb::Event;
 
 use crate::errors::ServerError;
 
@@ -47,7 +47,10 @@ pub fn apply_internal(
     let outcome = if let Some(put) = req.put {
         wrap(kv::put(batch, &put, &mut leases), ApplyOutcome::Put)
     } else if let Some(del) = req.delete_range {
-        wrap(kv::delete_range(batch, &del, &mut leases), ApplyOutcome::DeleteRange)
+        wrap(
+            kv::delete_range(batch, &del, &mut leases),
+            ApplyOutcome::DeleteRange,
+        )
     } else if let Some(txn) = req.txn {
         wrap(kv::txn(batch, &txn, &mut leases), ApplyOutcome::Txn)
     } else if let Some(compaction) = req.compaction {

@@ -39,7 +39,8 @@ pub fn load_cluster(store: &KvStore) -> Result<Cluster, String> {
     let view = store.read().map_err(|e| e.to_string())?;
     let mut cluster = Cluster::default();
     for (_, value) in view.scan_aux(MEMBERS).map_err(|e| e.to_string())? {
-        let m: Member = serde_json::from_slice(&value).map_err(|e| format!("bad member record: {e}"))?;
+        let m: Member =
+            serde_json::from_slice(&value).map_err(|e| format!("bad member record: {e}"))?;
         cluster.members.insert(m.id, m);
     }
     for (key, _) in view.scan_aux(MEMBERS_REMOVED).map_err(|e| e.to_string())? {

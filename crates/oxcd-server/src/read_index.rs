@@ -103,7 +103,8 @@ async fn round(
             ctx: ctx.to_be_bytes().to_vec(),
         });
         if sent.is_ok() {
-            let wait = RETRY_INTERVAL.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let wait =
+                RETRY_INTERVAL.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
             if let Ok(Ok(index)) = tokio::time::timeout(wait, &mut rx).await {
                 break index;
             }

@@ -19,9 +19,16 @@ pub async fn bind(url: &url::Url) -> Result<TcpListener, String> {
     } else {
         host.to_string()
     };
-    let addr: SocketAddr = format!("{}:{port}", if ip.contains(':') { format!("[{ip}]") } else { ip })
-        .parse()
-        .map_err(|_| format!("expected IP in URL for binding ({url})"))?;
+    let addr: SocketAddr = format!(
+        "{}:{port}",
+        if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip
+        }
+    )
+    .parse()
+    .map_err(|_| format!("expected IP in URL for binding ({url})"))?;
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
     } else {

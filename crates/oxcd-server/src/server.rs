@@ -59,6 +59,8 @@ pub struct RaftStatus {
 }
 
 impl EtcdServer {
+    // The server is assembled in exactly one place (start.rs) from its parts.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: u64,
         cluster_id: u64,
@@ -132,7 +134,9 @@ impl EtcdServer {
             self.linearizable_read().await?;
         }
         let store = self.store.get();
-        let view = store.read().map_err(|e| ServerError::Internal(e.to_string()))?;
+        let view = store
+            .read()
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
         let mut resp = oxcd_mvcc::kv::range(&view, &req)?;
         let rev = resp.header.as_ref().map(|h| h.revision).unwrap_or(0);
         resp.header = Some(self.header(rev));
@@ -154,7 +158,10 @@ impl EtcdServer {
         }
     }
 
-    pub async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse, ServerError> {
+    pub async fn delete_range(
+        &self,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, ServerError> {
         oxcd_mvcc::kv::validate_delete_range(&req)?;
         let r = InternalRaftRequest {
             delete_range: Some(req),
@@ -177,7 +184,9 @@ impl EtcdServer {
                 self.linearizable_read().await?;
             }
             let store = self.store.get();
-            let view = store.read().map_err(|e| ServerError::Internal(e.to_string()))?;
+            let view = store
+                .read()
+                .map_err(|e| ServerError::Internal(e.to_string()))?;
             let mut resp = oxcd_mvcc::kv::txn_read(&view, &req)?;
             self.fill(&mut resp.header);
             return Ok(resp);
@@ -224,7 +233,11 @@ impl EtcdServer {
         self.propose_bytes(id, req.encode_to_vec()).await
     }
 
-    pub(crate) async fn propose_bytes(&self, id: u64, data: Vec<u8>) -> Result<ApplyOutcome, ServerError> {
+    pub(crate) async fn propose_bytes(
+        &self,
+        id: u64,
+        data: Vec<u8>,
+    ) -> Result<ApplyOutcome, ServerError> {
         if data.len() > self.limits.max_request_bytes {
             return Err(ServerError::RequestTooLarge);
         }
@@ -261,9 +274,12 @@ impl EtcdServer {
 /// A read-only txn may skip the ReadIndex barrier only if every range in it is serializable.
 fn is_txn_serializable(req: &TxnRequest) -> bool {
     use oxcd_proto::etcdserverpb::request_op::Request;
-    req.success.iter().chain(req.failure.iter()).all(|op| match &op.request {
-        Some(Request::RequestRange(r)) => r.serializable,
-        Some(Request::RequestTxn(t)) => is_txn_serializable(t),
-        _ => true,
-    })
+    req.success
+        .iter()
+        .chain(req.failure.iter())
+        .all(|op| match &op.request {
+            Some(Request::RequestRange(r)) => r.serializable,
+            Some(Request::RequestTxn(t)) => is_txn_serializable(t),
+            _ => true,
+        })
 }

@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use prost::Message as _;
 use tokio::sync::watch;
 
-use crate::apply::{ApplyJob, Applier, MembershipHooks};
+use crate::apply::{Applier, ApplyJob, MembershipHooks};
 use crate::conf_change::{ChangeType, ConfChange};
 use crate::kv_ops::ApplyOutcome;
 use crate::membership::{id_hex, Attributes, Cluster, Member};
@@ -91,7 +91,8 @@ pub fn plan(cfg: &Config) -> Result<Plan, StartError> {
     }
     if cfg.initial_cluster_state == oxcd_bootstrap::ClusterState::Existing {
         return Err(StartError(
-            "joining an existing cluster (--initial-cluster-state existing) is not supported yet".into(),
+            "joining an existing cluster (--initial-cluster-state existing) is not supported yet"
+                .into(),
         ));
     }
     let initial = oxcd_bootstrap::initial_cluster(cfg).map_err(|e| StartError(e.to_string()))?;
@@ -109,7 +110,8 @@ pub async fn start(cfg: &Config, plan: Plan) -> Result<Started, StartError> {
         }
         Plan::New(initial) => bootstrap_new(cfg, &p, initial).await?,
     };
-    std::fs::create_dir_all(&p.snap).map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
+    std::fs::create_dir_all(&p.snap)
+        .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
     let store = StoreHandle::open(&p.db).map_err(StartError)?;
     let mut cluster = crate::persist::load_cluster(&store.get()).map_err(StartError)?;
     cluster.cluster_id = recovered.cluster_id;
@@ -146,12 +148,10 @@ fn restart(p: &Paths) -> Result<Recovered, StartError> {
         if e.get_entry_type() == EntryType::EntryConfChange {
             if let Ok(cc) = ConfChange::decode(e.data.as_ref()) {
                 match cc.kind() {
-                    Some(ChangeType::AddNode) => {
-                        if !voters.contains(&cc.node_id) {
-                            voters.push(cc.node_id)
-                        }
+                    Some(ChangeType::Add) if !voters.contains(&cc.node_id) => {
+                        voters.push(cc.node_id)
                     }
-                    Some(ChangeType::RemoveNode) => voters.retain(|v| *v != cc.node_id),
+                    Some(ChangeType::Remove) => voters.retain(|v| *v != cc.node_id),
                     _ => {}
                 }
             }
@@ -192,12 +192,18 @@ async fn bootstrap_new(
         .members
         .iter()
         .find(|m| m.name == cfg.name)
-        .ok_or_else(|| StartError(format!("{} not listed in the initial cluster config", cfg.name)))?;
+        .ok_or_else(|| {
+            StartError(format!(
+                "{} not listed in the initial cluster config",
+                cfg.name
+            ))
+        })?;
     let local_id = local.id;
     let cluster_id = initial.cluster_id;
     check_peers_before_bootstrap(&initial, local_id, cluster_id).await?;
 
-    std::fs::create_dir_all(&p.snap).map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
+    std::fs::create_dir_all(&p.snap)
+        .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
     let metadata = Metadata {
         node_id: local_id,
         cluster_id,
@@ -214,8 +220,9 @@ async fn bootstrap_new(
             name: m.name.clone(),
             ..Default::default()
         };
-        let context = Bytes::from(serde_json::to_vec(&member).map_err(|e| StartError(e.to_string()))?);
-        let cc = ConfChange::new(ChangeType::AddNode, m.id, context);
+        let context =
+            Bytes::from(serde_json::to_vec(&member).map_err(|e| StartError(e.to_string()))?);
+        let cc = ConfChange::new(ChangeType::Add, m.id, context);
         let mut e = Entry::default();
         e.set_entry_type(EntryType::EntryConfChange);
         e.term = 1;
@@ -224,16 +231,21 @@ async fn bootstrap_new(
         entries.push(e);
         ids.push(m.id);
     }
-    let mut hs = HardState::default();
-    hs.term = 1;
-    hs.commit = entries.len() as u64;
+    let hs = HardState {
+        term: 1,
+        commit: entries.len() as u64,
+        ..Default::default()
+    };
     wal.save(Some(&hs), &entries)
         .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))?;
     let mut log = LogStore::default();
-    let mut conf_state = ConfState::default();
-    conf_state.voters = ids;
+    let conf_state = ConfState {
+        voters: ids,
+        ..Default::default()
+    };
     log.set_conf_state(conf_state.clone());
-    log.append(&entries).map_err(|e| StartError(e.to_string()))?;
+    log.append(&entries)
+        .map_err(|e| StartError(e.to_string()))?;
     log.set_hard_state(hs);
     tracing::info!(
         "starting member {} in cluster {}",
@@ -329,7 +341,10 @@ impl NodeEvents for ServerEvents {
                 id_hex(leader)
             );
         } else {
-            tracing::info!("raft.node: {} lost leader at term {term}", id_hex(self.local_id));
+            tracing::info!(
+                "raft.node: {} lost leader at term {term}",
+                id_hex(self.local_id)
+            );
         }
         let _ = self.leader_tx.send((leader, role == StateRole::Leader));
     }
@@ -381,7 +396,14 @@ async fn wire(
     let cluster = Arc::new(RwLock::new(cluster));
     let wait: Arc<WaitMap<ApplyOutcome>> = Arc::new(WaitMap::default());
     let hub = Arc::new(ReadStateHub::default());
-    let (applied_tx, applied_rx) = watch::channel(rec.applied.max(store.get().consistent_index().min(rec.log.hard_state().commit)));
+    let (applied_tx, applied_rx) = watch::channel(
+        rec.applied.max(
+            store
+                .get()
+                .consistent_index()
+                .min(rec.log.hard_state().commit),
+        ),
+    );
     let (leader_tx, leader_rx) = watch::channel((0u64, false));
     let (apply_tx, apply_rx) = std::sync::mpsc::channel();
     let transport_cell: Arc<OnceLock<Arc<PeerTransport>>> = Arc::new(OnceLock::new());
@@ -436,7 +458,8 @@ async fn wire(
         transport.add_peer(peer);
     }
 
-    let watch = crate::watch::WatchHub::new(store.clone(), crate::watch::WatchConfig::from_config(cfg));
+    let watch =
+        crate::watch::WatchHub::new(store.clone(), crate::watch::WatchConfig::from_config(cfg));
     let applier = Applier {
         store: store.clone(),
         cluster: cluster.clone(),
@@ -494,7 +517,10 @@ async fn wire(
         transport,
         snap_dir: p.snap,
     });
-    Ok(Started { server, peer_router })
+    Ok(Started {
+        server,
+        peer_router,
+    })
 }
 
 /// Publishes this member's name and client URLs through raft, retrying until it succeeds.

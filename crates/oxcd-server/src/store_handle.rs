@@ -29,8 +29,12 @@ impl StoreHandle {
 
     /// Moves a received snapshot database into place and opens it.
     pub fn replace_from(&self, file: &Path) -> Result<(), String> {
-        std::fs::rename(file, &self.path)
-            .map_err(|e| format!("cannot move snapshot database {} into place: {e}", file.display()))?;
+        std::fs::rename(file, &self.path).map_err(|e| {
+            format!(
+                "cannot move snapshot database {} into place: {e}",
+                file.display()
+            )
+        })?;
         let store = KvStore::open(&self.path, Default::default())
             .map_err(|e| format!("cannot open the snapshot database: {e}"))?;
         *self.current.write() = Arc::new(store);

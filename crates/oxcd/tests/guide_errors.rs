@@ -33,7 +33,10 @@ fn member_not_in_initial_cluster() {
     );
     let (code, stderr) = run_to_exit(&a, Duration::from_secs(20));
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("etcd: infra1 not listed in the initial cluster config"), "{stderr}");
+    assert!(
+        stderr.contains("etcd: infra1 not listed in the initial cluster config"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -67,17 +70,34 @@ fn advertised_urls_differ_from_initial_cluster() {
 #[test]
 fn conflicting_cluster_id_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = "infra0=http://127.0.0.30:2380,infra1=http://127.0.0.31:2380,infra2=http://127.0.0.32:2380";
+    let cluster =
+        "infra0=http://127.0.0.30:2380,infra1=http://127.0.0.31:2380,infra2=http://127.0.0.32:2380";
     let mut members: Vec<Member> = (0..3)
-        .map(|i| Member::static_member(dir.path(), &format!("infra{i}"), &format!("127.0.0.3{i}"), cluster, "etcd-cluster-1"))
+        .map(|i| {
+            Member::static_member(
+                dir.path(),
+                &format!("infra{i}"),
+                &format!("127.0.0.3{i}"),
+                cluster,
+                "etcd-cluster-1",
+            )
+        })
         .collect();
     for m in &mut members {
         m.start();
     }
     for m in &members {
-        assert!(m.wait_log("published", 1, Duration::from_secs(30)), "{}", m.log_text());
+        assert!(
+            m.wait_log("published", 1, Duration::from_secs(30)),
+            "{}",
+            m.log_text()
+        );
     }
-    let eps = members.iter().map(|m| m.client_url()).collect::<Vec<_>>().join(",");
+    let eps = members
+        .iter()
+        .map(|m| m.client_url())
+        .collect::<Vec<_>>()
+        .join(",");
     let list = etcdctl_ok(&eps, &["member", "list", "-w", "json"]);
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
     let running = format!("{:x}", v["header"]["cluster_id"].as_u64().unwrap());
@@ -100,8 +120,14 @@ fn conflicting_cluster_id_exits() {
     );
     let (code, stderr) = run_to_exit(&a, Duration::from_secs(30));
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("etcd: conflicting cluster ID to the target cluster ("), "{stderr}");
-    assert!(stderr.contains(&format!(" != {running}). Exiting.")), "the running cluster's ID: {stderr}");
+    assert!(
+        stderr.contains("etcd: conflicting cluster ID to the target cluster ("),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(" != {running}). Exiting.")),
+        "the running cluster's ID: {stderr}"
+    );
     // The running cluster is unaffected.
     assert_eq!(etcdctl_ok(&eps, &["put", "still", "serving"]).trim(), "OK");
 }

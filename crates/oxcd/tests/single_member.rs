@@ -20,15 +20,22 @@ fn no_flags_serves_on_the_default_address() {
         .spawn()
         .unwrap();
     let ok = wait_until(Duration::from_secs(30), || {
-        etcdctl("http://127.0.0.1:2379", &["put", "hello", "world"]).status.success()
+        etcdctl("http://127.0.0.1:2379", &["put", "hello", "world"])
+            .status
+            .success()
     });
     let published = wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&log).unwrap_or_default().contains("published")
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("published")
     });
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
     assert!(ok, "no answer on 127.0.0.1:2379:\n{text}");
-    assert!(dir.path().join("default.etcd/member/wal").is_dir(), "{text}");
+    assert!(
+        dir.path().join("default.etcd/member/wal").is_dir(),
+        "{text}"
+    );
     assert!(published, "{text}");
 }

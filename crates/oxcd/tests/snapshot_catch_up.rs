@@ -24,7 +24,9 @@ async fn put_many(endpoint: &str, count: usize, members: &[Member]) {
 }
 
 async fn try_put_many(endpoint: &str, count: usize) -> Result<(), String> {
-    let client = KvClient::connect(endpoint.to_string()).await.expect("connect");
+    let client = KvClient::connect(endpoint.to_string())
+        .await
+        .expect("connect");
     let mut tasks = Vec::new();
     for worker in 0..32 {
         let mut c = client.clone();
@@ -67,7 +69,10 @@ async fn count_local(endpoint: &str) -> i64 {
         serializable: true,
         ..Default::default()
     };
-    c.range(req).await.map(|r| r.into_inner().count).unwrap_or(-1)
+    c.range(req)
+        .await
+        .map(|r| r.into_inner().count)
+        .unwrap_or(-1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +80,13 @@ async fn lagging_member_catches_up_by_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let mut members: Vec<Member> = (0..3)
         .map(|i| {
-            let mut m = Member::static_member(dir.path(), &format!("s{i}"), &format!("127.0.0.5{i}"), CLUSTER, "snap");
+            let mut m = Member::static_member(
+                dir.path(),
+                &format!("s{i}"),
+                &format!("127.0.0.5{i}"),
+                CLUSTER,
+                "snap",
+            );
             m.args.extend(["--snapshot-count".into(), "1000".into()]);
             m
         })
@@ -84,7 +95,11 @@ async fn lagging_member_catches_up_by_snapshot() {
         m.start();
     }
     for m in &members {
-        assert!(m.wait_log("published", 1, Duration::from_secs(30)), "{}", m.log_text());
+        assert!(
+            m.wait_log("published", 1, Duration::from_secs(30)),
+            "{}",
+            m.log_text()
+        );
     }
     members[2].kill();
     put_many(&members[0].client_url(), KEYS, &members).await;
@@ -99,7 +114,11 @@ async fn lagging_member_catches_up_by_snapshot() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(caught_up, "s2 did not catch up:\n{}", members[2].log_text());
-    assert!(members[2].log_text().contains("applied snapshot"), "{}", members[2].log_text());
+    assert!(
+        members[2].log_text().contains("applied snapshot"),
+        "{}",
+        members[2].log_text()
+    );
     // And it follows the log again afterwards.
     put_many(&members[1].client_url(), 10, &members).await;
     let mut c = KvClient::connect(url).await.unwrap();
@@ -126,5 +145,9 @@ async fn lagging_member_catches_up_by_snapshot() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(back, "s2 lost data after restarting:\n{}", members[2].log_text());
+    assert!(
+        back,
+        "s2 lost data after restarting:\n{}",
+        members[2].log_text()
+    );
 }

@@ -13,14 +13,23 @@ const READY: Duration = Duration::from_secs(30);
 
 fn start_cluster(dir: &std::path::Path) -> Vec<Member> {
     let mut members: Vec<Member> = (0..3)
-        .map(|i| Member::static_member(dir, &format!("infra{i}"), &format!("127.0.0.1{i}"), CLUSTER, "etcd-cluster-1"))
+        .map(|i| {
+            Member::static_member(
+                dir,
+                &format!("infra{i}"),
+                &format!("127.0.0.1{i}"),
+                CLUSTER,
+                "etcd-cluster-1",
+            )
+        })
         .collect();
     for m in &mut members {
         m.start();
     }
     for m in &members {
         assert!(
-            m.wait_log("published", 1, READY) && m.wait_log("enabled capabilities for version", 1, READY),
+            m.wait_log("published", 1, READY)
+                && m.wait_log("enabled capabilities for version", 1, READY),
             "{} did not become ready:\n{}",
             m.name,
             m.log_text()
@@ -30,7 +39,11 @@ fn start_cluster(dir: &std::path::Path) -> Vec<Member> {
 }
 
 fn endpoints(members: &[Member]) -> String {
-    members.iter().map(|m| m.client_url()).collect::<Vec<_>>().join(",")
+    members
+        .iter()
+        .map(|m| m.client_url())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[test]
@@ -43,16 +56,36 @@ fn guide_static_example_ids_kv_and_crash_recovery() {
     let list = etcdctl_ok(&eps, &["member", "list", "-w", "json"]);
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(v["header"]["cluster_id"].as_u64(), Some(0xf28eb4fda84fb6e1));
-    let mut ids: Vec<u64> = v["members"].as_array().unwrap().iter().map(|m| m["ID"].as_u64().unwrap()).collect();
+    let mut ids: Vec<u64> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ID"].as_u64().unwrap())
+        .collect();
     ids.sort();
-    assert_eq!(ids, vec![0x01eee81c0ebacddc, 0x54e31805acfe9917, 0x9ba8dd709d019ef4]);
+    assert_eq!(
+        ids,
+        vec![0x01eee81c0ebacddc, 0x54e31805acfe9917, 0x9ba8dd709d019ef4]
+    );
     let table = etcdctl_ok(&eps, &["member", "list"]);
-    assert!(table.contains("1eee81c0ebacddc, started, infra0, http://127.0.0.10:2380, http://127.0.0.10:2379"), "{table}");
+    assert!(
+        table.contains(
+            "1eee81c0ebacddc, started, infra0, http://127.0.0.10:2380, http://127.0.0.10:2379"
+        ),
+        "{table}"
+    );
 
     // KV through etcdctl.
     assert_eq!(etcdctl_ok(&eps, &["put", "foo", "bar"]).trim(), "OK");
     assert_eq!(etcdctl_ok(&eps, &["get", "foo"]), "foo\nbar\n");
-    assert_eq!(etcdctl_ok(&members[2].client_url(), &["get", "foo", "--consistency=s", "--print-value-only"]).trim(), "bar");
+    assert_eq!(
+        etcdctl_ok(
+            &members[2].client_url(),
+            &["get", "foo", "--consistency=s", "--print-value-only"]
+        )
+        .trim(),
+        "bar"
+    );
     assert_eq!(etcdctl_ok(&eps, &["del", "foo"]).trim(), "1");
     assert_eq!(etcdctl_ok(&eps, &["get", "foo"]), "");
     // etcdctl 3.4 prints the health report on stderr.
@@ -66,15 +99,27 @@ fn guide_static_example_ids_kv_and_crash_recovery() {
     // Any one member can die: the other two keep serving writes.
     for i in 0..3 {
         members[i].kill();
-        let live: Vec<String> = (0..3).filter(|j| *j != i).map(|j| members[j].client_url()).collect();
+        let live: Vec<String> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| members[j].client_url())
+            .collect();
         let live = live.join(",");
         let key = format!("while-{i}-down");
         assert!(
-            wait_until(Duration::from_secs(20), || etcdctl(&live, &["put", &key, "v"]).status.success()),
+            wait_until(Duration::from_secs(20), || etcdctl(
+                &live,
+                &["put", &key, "v"]
+            )
+            .status
+            .success()),
             "writes failed with infra{i} down"
         );
         members[i].start();
-        assert!(members[i].wait_log("published", 2, READY), "{}", members[i].log_text());
+        assert!(
+            members[i].wait_log("published", 2, READY),
+            "{}",
+            members[i].log_text()
+        );
     }
 
     // Acknowledged writes survive SIGKILL of every member at once.
@@ -94,6 +139,13 @@ fn guide_static_example_ids_kv_and_crash_recovery() {
     let v: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(v["count"].as_u64(), Some(50), "{got}");
     for i in 0..3 {
-        assert_eq!(etcdctl_ok(&eps, &["get", &format!("while-{i}-down"), "--print-value-only"]).trim(), "v");
+        assert_eq!(
+            etcdctl_ok(
+                &eps,
+                &["get", &format!("while-{i}-down"), "--print-value-only"]
+            )
+            .trim(),
+            "v"
+        );
     }
 }

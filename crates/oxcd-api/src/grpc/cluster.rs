@@ -12,7 +12,6 @@ use oxcd_proto::etcdserverpb::{
 use oxcd_server::EtcdServer;
 use tonic::{Request, Response, Status};
 
-
 pub struct ClusterService {
     pub server: Arc<EtcdServer>,
 }

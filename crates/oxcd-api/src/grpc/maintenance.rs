@@ -31,7 +31,10 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _req: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
         let st = self.server.raft_status();
         let store = self.server.store.get();
         let db_size = store.size_bytes() as i64;
@@ -73,7 +76,10 @@ impl Maintenance for MaintenanceService {
         Err(Status::unimplemented("hash is not supported yet"))
     }
 
-    async fn hash_kv(&self, _req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+    async fn hash_kv(
+        &self,
+        _req: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
         Err(Status::unimplemented("hashkv is not supported yet"))
     }
 

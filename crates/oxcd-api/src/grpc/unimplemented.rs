@@ -15,7 +15,9 @@ pub struct Unimplemented;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
-    Err(Status::unimplemented(format!("{what} is not supported yet")))
+    Err(Status::unimplemented(format!(
+        "{what} is not supported yet"
+    )))
 }
 
 macro_rules! stub_service {

@@ -71,7 +71,7 @@ fn major_minor(v: &str) -> Option<(u64, u64)> {
 }
 
 /// etcd's compatibility and cluster-ID checks for every /raft* request.
-fn check_request(ctx: &PeerContext, headers: &HeaderMap) -> Result<(), Response> {
+fn check_request(ctx: &PeerContext, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let cid = ctx.transport.cluster_id();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let server = header(HDR_SERVER_VERSION).unwrap_or("2.0.0");
@@ -81,7 +81,11 @@ fn check_request(ctx: &PeerContext, headers: &HeaderMap) -> Result<(), Response>
         _ => false,
     };
     if !compatible {
-        return Err(text(StatusCode::PRECONDITION_FAILED, "incompatible version", cid));
+        return Err(Box::new(text(
+            StatusCode::PRECONDITION_FAILED,
+            "incompatible version",
+            cid,
+        )));
     }
     if header(HDR_CLUSTER_ID) != Some(id_hex(cid).as_str()) {
         if let Some(remote) = header(HDR_CLUSTER_ID) {
@@ -91,7 +95,11 @@ fn check_request(ctx: &PeerContext, headers: &HeaderMap) -> Result<(), Response>
                 "request cluster ID mismatch"
             );
         }
-        return Err(text(StatusCode::PRECONDITION_FAILED, "cluster ID mismatch", cid));
+        return Err(Box::new(text(
+            StatusCode::PRECONDITION_FAILED,
+            "cluster ID mismatch",
+            cid,
+        )));
     }
     Ok(())
 }
@@ -104,13 +112,17 @@ async fn read_body(body: Body, limit: usize) -> Option<Bytes> {
 async fn pipeline(State(ctx): State<PeerContext>, headers: HeaderMap, body: Body) -> Response {
     let cid = ctx.transport.cluster_id();
     if let Err(resp) = check_request(&ctx, &headers) {
-        return resp;
+        return *resp;
     }
     let Some(bytes) = read_body(body, MAX_PIPELINE_BODY).await else {
         return text(StatusCode::BAD_REQUEST, "error reading raft message", cid);
     };
     let Ok(msg) = Message::parse_from_bytes(&bytes) else {
-        return text(StatusCode::BAD_REQUEST, "error unmarshalling raft message", cid);
+        return text(
+            StatusCode::BAD_REQUEST,
+            "error unmarshalling raft message",
+            cid,
+        );
     };
     if ctx.transport.cluster.read().is_removed(msg.from) {
         return text(StatusCode::FORBIDDEN, "removed member", cid);
@@ -128,7 +140,7 @@ async fn stream(
 ) -> Response {
     let cid = ctx.transport.cluster_id();
     if let Err(resp) = check_request(&ctx, &headers) {
-        return resp;
+        return *resp;
     }
     if kind != "message" && kind != "msgapp" {
         return text(StatusCode::NOT_FOUND, "invalid path", cid);
@@ -174,32 +186,46 @@ async fn stream(
 fn message_stream_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
     let frames = ReceiverStream::new(rx).map(Some);
     let heartbeat = link_heartbeat();
-    let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(
-        LINK_HEARTBEAT_INTERVAL,
-    ))
-    .map(move |_| None::<Bytes>);
+    let ticks =
+        tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(LINK_HEARTBEAT_INTERVAL))
+            .map(move |_| None::<Bytes>);
     // The stream ends when the frame channel closes (a newer stream from the same peer
     // replaced this one); the heartbeat ticker alone must not keep it open.
-    let merged = futures::stream::select(frames.chain(futures::stream::once(async { Some(Bytes::new()) })), ticks)
-        .take_while(|item| futures::future::ready(!matches!(item, Some(b) if b.is_empty())))
-        .map(move |item| Ok::<Bytes, Infallible>(item.unwrap_or_else(|| heartbeat.clone())));
+    let merged = futures::stream::select(
+        frames.chain(futures::stream::once(async { Some(Bytes::new()) })),
+        ticks,
+    )
+    .take_while(|item| futures::future::ready(!matches!(item, Some(b) if b.is_empty())))
+    .map(move |item| Ok::<Bytes, Infallible>(item.unwrap_or_else(|| heartbeat.clone())));
     Body::from_stream(merged)
 }
 
 async fn snapshot(State(ctx): State<PeerContext>, headers: HeaderMap, body: Body) -> Response {
     let cid = ctx.transport.cluster_id();
     if let Err(resp) = check_request(&ctx, &headers) {
-        return resp;
+        return *resp;
     }
     let Some(mut bytes) = read_body(body, usize::MAX).await else {
-        return text(StatusCode::BAD_REQUEST, "failed to decode raft message (unexpected EOF)", cid);
+        return text(
+            StatusCode::BAD_REQUEST,
+            "failed to decode raft message (unexpected EOF)",
+            cid,
+        );
     };
     if bytes.len() < 8 {
-        return text(StatusCode::BAD_REQUEST, "failed to decode raft message (unexpected EOF)", cid);
+        return text(
+            StatusCode::BAD_REQUEST,
+            "failed to decode raft message (unexpected EOF)",
+            cid,
+        );
     }
     let len = bytes.get_u64() as usize;
     if len > bytes.len() {
-        return text(StatusCode::BAD_REQUEST, "failed to decode raft message (unexpected EOF)", cid);
+        return text(
+            StatusCode::BAD_REQUEST,
+            "failed to decode raft message (unexpected EOF)",
+            cid,
+        );
     }
     let msg_bytes = bytes.split_to(len);
     let msg = match Message::parse_from_bytes(&msg_bytes) {

@@ -200,8 +200,13 @@ impl PeerTransport {
             body.put_slice(&msg);
             body.put_slice(&db);
             tracing::info!(to = %id_hex(to), bytes = body.len(), "sending database snapshot");
-            self.post(to, "/raft/snapshot", "application/octet-stream", body.freeze())
-                .await
+            self.post(
+                to,
+                "/raft/snapshot",
+                "application/octet-stream",
+                body.freeze(),
+            )
+            .await
         }
         .await;
         let failed = result.is_err();
@@ -214,7 +219,13 @@ impl PeerTransport {
     }
 
     /// POSTs to the first of the peer's URLs that answers with 204.
-    async fn post(&self, to: u64, path: &str, content_type: &str, body: Bytes) -> Result<(), String> {
+    async fn post(
+        &self,
+        to: u64,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(), String> {
         let urls = self.peer_urls(to);
         let mut last_err = String::from("no peer URL");
         for url in urls {
@@ -232,7 +243,10 @@ impl PeerTransport {
             match self.http.request(req).await {
                 Ok(resp) if resp.status() == http::StatusCode::NO_CONTENT => return Ok(()),
                 Ok(resp) => {
-                    last_err = format!("unexpected http status {} while posting to {url}{path}", resp.status());
+                    last_err = format!(
+                        "unexpected http status {} while posting to {url}{path}",
+                        resp.status()
+                    );
                     self.check_rejection(&resp);
                 }
                 Err(e) => last_err = e.to_string(),
@@ -249,7 +263,11 @@ impl PeerTransport {
             .unwrap_or_default()
     }
 
-    pub(crate) fn request_builder(&self, method: http::Method, uri: &str) -> http::request::Builder {
+    pub(crate) fn request_builder(
+        &self,
+        method: http::Method,
+        uri: &str,
+    ) -> http::request::Builder {
         http::Request::builder()
             .method(method)
             .uri(uri)

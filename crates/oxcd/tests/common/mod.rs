@@ -27,7 +27,13 @@ impl Member {
     }
 
     /// A member of a static cluster, configured like the Clustering Guide's example.
-    pub fn static_member(dir: &Path, name: &str, ip: &str, initial_cluster: &str, token: &str) -> Member {
+    pub fn static_member(
+        dir: &Path,
+        name: &str,
+        ip: &str,
+        initial_cluster: &str,
+        token: &str,
+    ) -> Member {
         let data_dir = dir.join(format!("{name}.etcd"));
         let args = vec![
             "--name".into(),
@@ -149,5 +155,8 @@ pub fn run_to_exit(args: &[String], timeout: Duration) -> (Option<i32>, String) 
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().expect("wait");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
