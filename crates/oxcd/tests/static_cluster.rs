@@ -88,6 +88,34 @@ fn guide_static_example_ids_kv_and_crash_recovery() {
     );
     assert_eq!(etcdctl_ok(&eps, &["del", "foo"]).trim(), "1");
     assert_eq!(etcdctl_ok(&eps, &["get", "foo"]), "");
+    // A transaction: the compare fails on a missing key, so the failure branch runs.
+    let txn = etcdctl_stdin(
+        &eps,
+        &["txn"],
+        "value(\"tk\") = \"x\"\n\nput tk then\n\nput tk else\n\n",
+    );
+    assert!(
+        txn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&txn.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&txn.stdout), "FAILURE\n\nOK\n");
+    assert_eq!(
+        etcdctl_ok(&eps, &["get", "tk", "--print-value-only"]).trim(),
+        "else"
+    );
+    // Compaction at the current revision, then a read of the compacted past fails like etcd.
+    let v: serde_json::Value =
+        serde_json::from_str(&etcdctl_ok(&eps, &["get", "tk", "-w", "json"])).unwrap();
+    let rev = v["header"]["revision"].as_i64().unwrap();
+    assert_eq!(
+        etcdctl_ok(&eps, &["compaction", &rev.to_string()]).trim(),
+        format!("compacted revision {rev}")
+    );
+    let old = etcdctl(&eps, &["get", "tk", "--rev", "2"]);
+    assert!(!old.status.success());
+    assert!(String::from_utf8_lossy(&old.stderr).contains("required revision has been compacted"));
+
     // etcdctl 3.4 prints the health report on stderr.
     let out = etcdctl(&eps, &["endpoint", "health"]);
     let health = String::from_utf8_lossy(&out.stderr);

@@ -125,6 +125,25 @@ pub fn etcdctl(endpoints: &str, args: &[&str]) -> Output {
         .expect("etcdctl must be installed (apt-get install etcd-client)")
 }
 
+/// etcdctl with `input` on stdin (for `txn`, which reads its compares and ops interactively).
+pub fn etcdctl_stdin(endpoints: &str, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg("--endpoints")
+        .arg(endpoints)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("etcdctl must be installed (apt-get install etcd-client)");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    child.wait_with_output().expect("etcdctl")
+}
+
 pub fn etcdctl_ok(endpoints: &str, args: &[&str]) -> String {
     let out = etcdctl(endpoints, args);
     assert!(
