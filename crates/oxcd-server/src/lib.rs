@@ -10,6 +10,7 @@
 mod apply;
 mod conf_change;
 pub mod errors;
+mod http_client;
 mod kv_ops;
 pub mod membership;
 pub mod peer;
@@ -20,6 +21,7 @@ pub mod serve;
 mod server;
 mod start;
 mod store_handle;
+pub mod tls_setup;
 mod transport_events;
 mod wait;
 pub mod watch;
@@ -29,6 +31,7 @@ pub use kv_ops::ApplyOutcome;
 pub use server::{EtcdServer, Limits, RaftStatus};
 pub use start::{plan, start, Plan, StartError, Started};
 pub use store_handle::StoreHandle;
+pub use tls_setup::TlsSetup;
 
 /// Ends the process after a fatal runtime error, printed the way the Clustering Guide shows
 /// etcd's fatal messages: a log line, then `etcd: <message>` on stderr, exit status 1.

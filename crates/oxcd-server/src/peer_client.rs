@@ -3,25 +3,20 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 
 use crate::membership::{parse_id_hex, Member};
 use crate::peer::HDR_CLUSTER_ID;
 
 pub struct PeerClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: crate::http_client::PeerHttpClient,
     timeout: Duration,
 }
 
 impl PeerClient {
-    pub fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
+    pub fn new(tls: Option<std::sync::Arc<rustls::ClientConfig>>, timeout: Duration) -> Self {
         PeerClient {
-            http: Client::builder(TokioExecutor::new()).build(connector),
+            http: crate::http_client::peer_http_client(tls, timeout),
             timeout,
         }
     }

@@ -2,6 +2,9 @@
 //! hyper-util's auto builder. TLS will wrap the accepted stream here.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use oxcd_tls::TlsAcceptor;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -52,10 +55,11 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Serves `router` on every connection accepted from `listener`, until the process ends.
-pub async fn serve(listener: TcpListener, router: Router) {
+/// Serves `router` on every connection accepted from `listener`, until the process ends; with
+/// `tls`, each connection first completes a TLS handshake (failures are logged and dropped).
+pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<TlsAcceptor>>) {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, remote) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -65,11 +69,24 @@ pub async fn serve(listener: TcpListener, router: Router) {
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
             let builder = Builder::new(TokioExecutor::new());
-            let _ = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
+            match tls {
+                None => {
+                    let _ = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    let Some(stream) = acceptor.accept(stream, remote).await else {
+                        return;
+                    };
+                    let _ = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         });
     }
 }

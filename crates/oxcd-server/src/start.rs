@@ -24,6 +24,7 @@ use crate::peer::{PeerTransport, TransportConfig};
 use crate::read_index::{ReadIndexer, ReadStateHub};
 use crate::server::{EtcdServer, Limits};
 use crate::store_handle::StoreHandle;
+use crate::tls_setup::TlsSetup;
 use crate::transport_events::ServerTransportEvents;
 use crate::wait::WaitMap;
 
@@ -99,7 +100,8 @@ pub fn plan(cfg: &Config) -> Result<Plan, StartError> {
     Ok(Plan::New(initial))
 }
 
-pub async fn start(cfg: &Config, plan: Plan) -> Result<Started, StartError> {
+pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, StartError> {
+    let peer_tls = tls.peer_client_config()?;
     let p = paths(cfg);
     let recovered = match plan {
         Plan::Restart => {
@@ -108,7 +110,7 @@ pub async fn start(cfg: &Config, plan: Plan) -> Result<Started, StartError> {
             );
             restart(&p)?
         }
-        Plan::New(initial) => bootstrap_new(cfg, &p, initial).await?,
+        Plan::New(initial) => bootstrap_new(cfg, &p, initial, peer_tls.clone()).await?,
     };
     std::fs::create_dir_all(&p.snap)
         .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
@@ -119,7 +121,7 @@ pub async fn start(cfg: &Config, plan: Plan) -> Result<Started, StartError> {
     if let Some(v) = &cluster.version {
         log_cluster_version(v);
     }
-    wire(cfg, p, recovered, store, cluster).await
+    wire(cfg, p, recovered, store, cluster, peer_tls).await
 }
 
 fn restart(p: &Paths) -> Result<Recovered, StartError> {
@@ -187,6 +189,7 @@ async fn bootstrap_new(
     cfg: &Config,
     p: &Paths,
     initial: oxcd_bootstrap::InitialCluster,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Recovered, StartError> {
     let local = initial
         .members
@@ -200,7 +203,7 @@ async fn bootstrap_new(
         })?;
     let local_id = local.id;
     let cluster_id = initial.cluster_id;
-    check_peers_before_bootstrap(&initial, local_id, cluster_id).await?;
+    check_peers_before_bootstrap(&initial, local_id, cluster_id, peer_tls).await?;
 
     std::fs::create_dir_all(&p.snap)
         .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
@@ -269,8 +272,9 @@ async fn check_peers_before_bootstrap(
     initial: &oxcd_bootstrap::InitialCluster,
     local_id: u64,
     cluster_id: u64,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<(), StartError> {
-    let client = crate::peer_client::PeerClient::new(Duration::from_secs(1));
+    let client = crate::peer_client::PeerClient::new(peer_tls, Duration::from_secs(1));
     for m in initial.members.iter().filter(|m| m.id != local_id) {
         for url in &m.peer_urls {
             let Ok((remote_cluster, members)) = client.members(url).await else {
@@ -389,6 +393,7 @@ async fn wire(
     rec: Recovered,
     store: StoreHandle,
     cluster: Cluster,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Started, StartError> {
     let id = rec.id;
     let cluster_id = rec.cluster_id;
@@ -447,6 +452,7 @@ async fn wire(
             cluster_id,
             advertise_peer_urls,
             dial_timeout: Duration::from_millis(1000 + cfg.election_timeout_ms),
+            tls: peer_tls,
         },
         cluster.clone(),
         raft.clone(),

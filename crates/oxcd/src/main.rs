@@ -25,12 +25,24 @@ async fn run(cfg: oxcd_bootstrap::Config) {
         Ok(p) => p,
         Err(e) => cli::fatal(&e.to_string()),
     };
+    let tls = match oxcd_server::TlsSetup::from_config(&cfg) {
+        Ok(t) => t,
+        Err(e) => cli::fatal(&e.to_string()),
+    };
+    let acceptors = tls.client_acceptor().and_then(|client| {
+        let peer = tls.peer_acceptor(cfg.experimental_peer_skip_client_san_verification)?;
+        Ok((client, peer))
+    });
+    let (client_tls, peer_tls) = match acceptors {
+        Ok(a) => a,
+        Err(e) => cli::fatal(&e.to_string()),
+    };
     // Listeners are bound before anything is written to disk, so a port conflict leaves the
     // data dir untouched.
     let mut peer_listeners = Vec::new();
     for url in &cfg.listen_peer_urls {
         match oxcd_server::serve::bind(url).await {
-            Ok(l) => peer_listeners.push(l),
+            Ok(l) => peer_listeners.push((url.scheme() == "https", l)),
             Err(e) => cli::fatal(&e),
         }
     }
@@ -41,17 +53,24 @@ async fn run(cfg: oxcd_bootstrap::Config) {
             Err(e) => cli::fatal(&e),
         }
     }
-    let started = match oxcd_server::start(&cfg, plan).await {
+    let started = match oxcd_server::start(&cfg, plan, &tls).await {
         Ok(s) => s,
         Err(e) => cli::fatal(&e.to_string()),
     };
-    for l in peer_listeners {
-        tokio::spawn(oxcd_server::serve::serve(l, started.peer_router.clone()));
+    for (https, l) in peer_listeners {
+        let acceptor = if https { peer_tls.clone() } else { None };
+        tokio::spawn(oxcd_server::serve::serve(l, started.peer_router.clone(), acceptor));
     }
     let router = oxcd_api::client_router(Arc::clone(&started.server));
     for (url, l) in client_listeners {
-        tracing::info!("ready to serve client requests on {url}");
-        tokio::spawn(oxcd_server::serve::serve(l, router.clone()));
+        let acceptor = if url.scheme() == "https" { client_tls.clone() } else { None };
+        let shown = url.as_str().trim_end_matches('/').to_string();
+        if acceptor.is_some() {
+            tracing::info!("ready to serve client requests on {shown} (TLS)");
+        } else {
+            tracing::info!("ready to serve client requests on {shown}");
+        }
+        tokio::spawn(oxcd_server::serve::serve(l, router.clone(), acceptor));
     }
     wait_for_signal().await;
     tracing::info!("received terminate signal, shutting down");

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::Full;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use oxcd_raft::eraftpb::{Message, MessageType};
 use oxcd_raft::{Command, RaftHandle};
 use parking_lot::{Mutex, RwLock};
@@ -24,7 +22,7 @@ const STREAM_BUFFER: usize = 4096;
 /// Concurrent pipeline POSTs per peer (etcd uses 4 connections).
 const PIPELINE_CONNECTIONS: usize = 4;
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = crate::http_client::PeerHttpClient;
 
 #[derive(Clone)]
 pub struct TransportConfig {
@@ -33,6 +31,8 @@ pub struct TransportConfig {
     /// This member's advertised peer URLs, sent as `X-PeerURLs`.
     pub advertise_peer_urls: Vec<String>,
     pub dial_timeout: Duration,
+    /// TLS for dialling peers over https.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Hooks for what the transport learns that concerns the whole server.
@@ -69,12 +69,7 @@ impl PeerTransport {
         events: Arc<dyn TransportEvents>,
         runtime: tokio::runtime::Handle,
     ) -> Arc<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(cfg.dial_timeout));
-        connector.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let http = crate::http_client::peer_http_client(cfg.tls.clone(), cfg.dial_timeout);
         Arc::new(PeerTransport {
             cfg,
             cluster,
