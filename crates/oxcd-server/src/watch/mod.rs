@@ -70,7 +70,7 @@ impl Default for WatchConfig {
         WatchConfig {
             progress_interval: DEFAULT_PROGRESS_INTERVAL,
             max_response_bytes: 1572864 + GRPC_OVERHEAD_BYTES,
-            backlog: 1024,
+            backlog: 256,
             catch_up_events: 1000,
             stream_buffer: 128,
         }

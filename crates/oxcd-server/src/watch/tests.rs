@@ -152,7 +152,7 @@ impl Client {
     async fn events_until(&mut self, id: i64, last: i64) -> Vec<Event> {
         let mut out: Vec<Event> = Vec::new();
         let mut header = 0;
-        while out.last().map_or(true, |e| rev(e) < last) {
+        while out.last().is_none_or(|e| rev(e) < last) {
             let r = self.next().await;
             assert_eq!(r.watch_id, id, "response of another watcher: {r:?}");
             assert!(!r.canceled && !r.created, "{r:?}");
@@ -328,7 +328,7 @@ async fn past_start_revision_catches_up_then_goes_live() {
     let r = c.next().await;
     assert_eq!((r.watch_id, rev(&r.events[0])), (0, 9));
     h.put("k0", "b"); // 10
-    let mut got = vec![c.next().await, c.next().await];
+    let mut got = [c.next().await, c.next().await];
     got.sort_by_key(|r| r.watch_id);
     assert_eq!((got[0].watch_id, got[1].watch_id), (0, 1));
     assert_revisions(&got[1].events, [10]);
@@ -423,7 +423,7 @@ async fn no_duplicates_or_gaps_while_catching_up_under_writes() {
     let mut per_watcher: [Vec<Event>; 2] = [Vec::new(), Vec::new()];
     while per_watcher
         .iter()
-        .any(|v| v.last().map_or(true, |e| rev(e) < 251))
+        .any(|v| v.last().is_none_or(|e| rev(e) < 251))
     {
         let r = c.next().await;
         if r.created {
