@@ -74,6 +74,8 @@ pub struct Applier {
     pub snap_dir: std::path::PathBuf,
     pub hooks: Arc<dyn MembershipHooks>,
     pub events: Arc<dyn EventSink>,
+    /// Leases: lease requests, attach/detach of keys, promotion of the leader's lessor.
+    pub lessor: Arc<crate::lease::Lessor>,
     pub conf_state: ConfState,
     pub applied_index: u64,
     pub applied_term: u64,
@@ -139,6 +141,12 @@ impl Applier {
                 EntryType::EntryNormal => {
                     if !skip_kv && !entry.data.is_empty() {
                         self.apply_normal(&mut batch, entry, &mut outcomes, &mut events)?;
+                    } else if entry.data.is_empty() {
+                        // A new leader's first entry: once it is applied, so is everything
+                        // from earlier terms, and the leader's lessor takes over deadlines.
+                        let status = &self.raft.status;
+                        self.lessor
+                            .promote_if(|| status.is_leader() && status.term() == entry.term);
                     }
                 }
                 EntryType::EntryConfChange => {
@@ -195,7 +203,7 @@ impl Applier {
     ) -> Result<(), String> {
         if let Ok(req) = InternalRaftRequest::decode(entry.data.as_ref()) {
             let id = req.header.as_ref().map(|h| h.id).unwrap_or(req.id);
-            let outcome = kv_ops::apply_internal(batch, req, events)?;
+            let outcome = kv_ops::apply_internal(batch, req, events, &self.lessor)?;
             outcomes.push((id, outcome));
             return Ok(());
         }
@@ -355,6 +363,7 @@ impl Applier {
         self.store.replace_from(&file)?;
         self.events
             .store_replaced(self.store.get().current_revision());
+        self.lessor.recover(&self.store.get())?;
         let restored = crate::persist::load_cluster(&self.store.get())?;
         {
             let mut cluster = self.cluster.write();

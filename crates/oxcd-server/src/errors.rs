@@ -16,6 +16,8 @@ pub enum ServerError {
     LeaderChanged,
     #[error("{0}")]
     Kv(#[from] oxcd_mvcc::KvError),
+    #[error("{0}")]
+    Lease(#[from] crate::lease::LeaseError),
     #[error("etcdserver: {0}")]
     Internal(String),
 }
@@ -31,6 +33,7 @@ impl ServerError {
             ServerError::TooManyRequests => Code::ResourceExhausted,
             ServerError::RequestTooLarge => Code::InvalidArgument,
             ServerError::Kv(e) => e.code(),
+            ServerError::Lease(e) => e.code(),
             ServerError::Internal(_) => Code::Internal,
         }
     }

@@ -2,12 +2,14 @@
 
 use oxcd_mvcc::{kv, KvError, WriteBatch};
 use oxcd_proto::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, InternalRaftRequest, PutResponse, RangeResponse,
+    CompactionResponse, DeleteRangeResponse, InternalRaftRequest, LeaseCheckpointResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeResponse, ResponseHeader,
     TxnResponse,
 };
 use oxcd_proto::mvccpb::Event;
 
 use crate::errors::ServerError;
+use crate::lease::{LeaseError, Lessor};
 
 pub enum ApplyOutcome {
     Range(RangeResponse),
@@ -15,6 +17,11 @@ pub enum ApplyOutcome {
     DeleteRange(DeleteRangeResponse),
     Txn(TxnResponse),
     Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    LeaseCheckpoint(LeaseCheckpointResponse),
+    /// A lease request was applied and failed (not found, already exists, TTL too large).
+    LeaseError(LeaseError),
     /// The request was applied and failed with an etcd error (compacted revision, …).
     Error(KvError),
     /// A v2 request (member attributes, cluster version).
@@ -29,6 +36,7 @@ impl ApplyOutcome {
     pub fn into_error(self) -> ServerError {
         match self {
             ApplyOutcome::Error(e) => ServerError::Kv(e),
+            ApplyOutcome::LeaseError(e) => ServerError::Lease(e),
             ApplyOutcome::Dropped => ServerError::NoLeader,
             _ => ServerError::Internal("unexpected apply result".into()),
         }
@@ -41,8 +49,9 @@ pub fn apply_internal(
     batch: &mut WriteBatch,
     req: InternalRaftRequest,
     events: &mut Vec<Event>,
+    lessor: &Lessor,
 ) -> Result<ApplyOutcome, String> {
-    let mut leases = oxcd_mvcc::NoLeases;
+    let mut leases = lessor.tracker();
     batch.begin_request();
     let outcome = if let Some(put) = req.put {
         wrap(kv::put(batch, &put, &mut leases), ApplyOutcome::Put)
@@ -57,6 +66,30 @@ pub fn apply_internal(
         wrap(kv::compact(batch, &compaction), ApplyOutcome::Compaction)
     } else if let Some(range) = req.range {
         wrap(kv::range(&*batch, &range), ApplyOutcome::Range)
+    } else if let Some(grant) = req.lease_grant {
+        match lessor.grant(batch, grant.id, grant.ttl) {
+            Ok(ttl) => ApplyOutcome::LeaseGrant(LeaseGrantResponse {
+                header: Some(lease_header(batch)),
+                id: grant.id,
+                ttl,
+                error: String::new(),
+            }),
+            Err(e) => lease_failure(e)?,
+        }
+    } else if let Some(revoke) = req.lease_revoke {
+        match lessor.revoke(batch, revoke.id) {
+            Ok(()) => ApplyOutcome::LeaseRevoke(LeaseRevokeResponse {
+                header: Some(lease_header(batch)),
+            }),
+            Err(e) => lease_failure(e)?,
+        }
+    } else if let Some(cp) = req.lease_checkpoint {
+        match lessor.checkpoint(batch, &cp.checkpoints) {
+            Ok(()) => ApplyOutcome::LeaseCheckpoint(LeaseCheckpointResponse {
+                header: Some(lease_header(batch)),
+            }),
+            Err(e) => lease_failure(e)?,
+        }
     } else {
         ApplyOutcome::Unsupported
     };
@@ -72,5 +105,21 @@ fn wrap<T>(r: Result<T, KvError>, f: impl FnOnce(T) -> ApplyOutcome) -> ApplyOut
     match r {
         Ok(v) => f(v),
         Err(e) => ApplyOutcome::Error(e),
+    }
+}
+
+/// The header of a lease response: the revision after the request.
+fn lease_header(batch: &WriteBatch) -> ResponseHeader {
+    ResponseHeader {
+        revision: batch.view_revision(),
+        ..Default::default()
+    }
+}
+
+/// A lease request's failure; a storage failure stops the member.
+fn lease_failure(e: LeaseError) -> Result<ApplyOutcome, String> {
+    match e {
+        LeaseError::Storage(e) => Err(format!("backend failure while applying: {e}")),
+        other => Ok(ApplyOutcome::LeaseError(other)),
     }
 }

@@ -46,6 +46,8 @@ pub struct EtcdServer {
     pub(crate) applied: watch::Receiver<u64>,
     /// The watch hub: serves the v3 Watch streams.
     pub watch: Arc<crate::watch::WatchHub>,
+    /// Leases (see `crate::lease`).
+    pub lessor: Arc<crate::lease::Lessor>,
     next_id: AtomicU64,
 }
 
@@ -72,6 +74,7 @@ impl EtcdServer {
         reads: ReadIndexer,
         applied: watch::Receiver<u64>,
         watch: Arc<crate::watch::WatchHub>,
+        lessor: Arc<crate::lease::Lessor>,
     ) -> Self {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -91,6 +94,7 @@ impl EtcdServer {
             reads,
             applied,
             watch,
+            lessor,
             next_id: AtomicU64::new(first_id),
         }
     }

@@ -316,6 +316,7 @@ struct ServerEvents {
     leader_tx: watch::Sender<(u64, bool)>,
     local_id: u64,
     seen_leader: Arc<AtomicBool>,
+    lessor: Arc<crate::lease::Lessor>,
 }
 
 impl NodeEvents for ServerEvents {
@@ -349,6 +350,10 @@ impl NodeEvents for ServerEvents {
                 "raft.node: {} lost leader at term {term}",
                 id_hex(self.local_id)
             );
+        }
+        if role != StateRole::Leader {
+            // Promotion waits for the applier (the leader's first entry); demotion is at once.
+            self.lessor.demote();
         }
         let _ = self.leader_tx.send((leader, role == StateRole::Leader));
     }
@@ -413,6 +418,17 @@ async fn wire(
     let (apply_tx, apply_rx) = std::sync::mpsc::channel();
     let transport_cell: Arc<OnceLock<Arc<PeerTransport>>> = Arc::new(OnceLock::new());
     let seen_leader = Arc::new(AtomicBool::new(false));
+    let lessor = Arc::new(crate::lease::Lessor::new(
+        crate::lease::LessorConfig::from_config(cfg),
+    ));
+    lessor.recover(&store.get()).map_err(StartError)?;
+    let lease_http = crate::http_client::peer_http_client(
+        peer_tls.clone(),
+        Duration::from_millis(1000 + cfg.election_timeout_ms),
+    );
+    let _ = lessor
+        .forward
+        .set(crate::lease::forward::Forwarder::new(lease_http));
     let events = ServerEvents {
         transport: transport_cell.clone(),
         apply_tx,
@@ -421,6 +437,7 @@ async fn wire(
         leader_tx,
         local_id: id,
         seen_leader: seen_leader.clone(),
+        lessor: lessor.clone(),
     };
     let tick_ms = cfg.heartbeat_interval_ms.max(1);
     let settings = NodeSettings {
@@ -478,6 +495,7 @@ async fn wire(
             transport: transport_cell.clone(),
         }),
         events: watch.clone(),
+        lessor: lessor.clone(),
         conf_state: rec.conf_state,
         applied_index: rec.applied,
         applied_term: 0,
@@ -506,6 +524,7 @@ async fn wire(
         reads,
         applied_rx,
         watch,
+        lessor,
     ));
 
     let attrs = Attributes {
@@ -518,10 +537,14 @@ async fn wire(
     };
     tokio::spawn(publish(server.clone(), attrs));
     tokio::spawn(decide_cluster_version(server.clone(), leader_rx));
+    tokio::spawn(crate::lease::run(server.clone()));
 
     let peer_router = crate::peer::handlers::router(PeerContext {
         transport,
         snap_dir: p.snap,
+        leases: crate::lease::forward::LeasePeer {
+            server: server.clone(),
+        },
     });
     Ok(Started {
         server,

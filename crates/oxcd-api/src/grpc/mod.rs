@@ -3,6 +3,7 @@
 
 mod cluster;
 mod kv;
+mod lease;
 mod maintenance;
 mod unimplemented;
 mod watch;
@@ -42,12 +43,15 @@ pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
     })
     .max_decoding_message_size(MAX_DECODING_BYTES)
     .max_encoding_message_size(usize::MAX);
+    let lease = LeaseServer::new(lease::LeaseService {
+        server: server.clone(),
+    });
     let stub = unimplemented::Unimplemented;
     tonic::service::Routes::new(kv)
         .add_service(cluster)
         .add_service(maintenance)
         .add_service(watch)
-        .add_service(LeaseServer::new(stub))
+        .add_service(lease)
         .add_service(AuthServer::new(stub))
         .add_service(LockServer::new(stub))
         .add_service(ElectionServer::new(stub))

@@ -7,7 +7,7 @@ use futures::Stream;
 use oxcd_proto::etcdserverpb as pb;
 use oxcd_proto::v3electionpb as el;
 use oxcd_proto::v3lockpb as lk;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 #[derive(Clone, Copy)]
 pub struct Unimplemented;
@@ -33,15 +33,6 @@ macro_rules! stub_service {
         }
     };
 }
-
-stub_service!(pb::lease_server::Lease {
-    stream LeaseKeepAliveStream = BoxStream<pb::LeaseKeepAliveResponse>;
-    fn lease_grant: pb::LeaseGrantRequest => pb::LeaseGrantResponse;
-    fn lease_revoke: pb::LeaseRevokeRequest => pb::LeaseRevokeResponse;
-    fn lease_keep_alive: Streaming<pb::LeaseKeepAliveRequest> => BoxStream<pb::LeaseKeepAliveResponse>;
-    fn lease_time_to_live: pb::LeaseTimeToLiveRequest => pb::LeaseTimeToLiveResponse;
-    fn lease_leases: pb::LeaseLeasesRequest => pb::LeaseLeasesResponse;
-});
 
 stub_service!(pb::auth_server::Auth {
     fn auth_enable: pb::AuthEnableRequest => pb::AuthEnableResponse;

@@ -33,6 +33,8 @@ pub struct PeerContext {
     pub transport: Arc<PeerTransport>,
     /// Where received database snapshots are stored until raft installs them.
     pub snap_dir: PathBuf,
+    /// Lease renewals and time-to-live questions forwarded by followers.
+    pub leases: crate::lease::forward::LeasePeer,
 }
 
 pub fn router(ctx: PeerContext) -> Router {
@@ -43,6 +45,15 @@ pub fn router(ctx: PeerContext) -> Router {
         .route("/raft/probing", get(probing))
         .route("/members", get(members))
         .route("/version", get(version))
+        // Lease requests forwarded to the leader.
+        .route(
+            crate::lease::forward::LEASE_PATH,
+            post(crate::lease::forward::renew_handler),
+        )
+        .route(
+            crate::lease::forward::LEASE_INTERNAL_PATH,
+            post(crate::lease::forward::time_to_live_handler),
+        )
         .fallback(not_found)
         .with_state(ctx)
 }
