@@ -303,6 +303,7 @@ fn describe_rustls(e: &RustlsError) -> String {
     match e {
         RustlsError::NoCertificatesPresented => "tls: client didn't provide a certificate".into(),
         RustlsError::InvalidCertificate(ce) => match ce {
+            CertificateError::NotValidForName => crate::verify::AUTH_FAILED.into(),
             CertificateError::Other(o) => match o.0.downcast_ref::<CertRejection>() {
                 Some(r) => r.message.clone(),
                 None => format!("{VERIFY}{o}"),

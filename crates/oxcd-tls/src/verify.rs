@@ -98,7 +98,11 @@ impl LeafRule {
         if ok {
             Ok(())
         } else {
-            Err(reject(AUTH_FAILED.to_string(), leaf))
+            // NotValidForName makes rustls send a `bad_certificate` alert, the alert Go sends
+            // for this rejection: the other side then reports "remote error: tls: bad
+            // certificate", which operators (and etcd's own tests) look for.
+            let _ = leaf;
+            Err(Error::InvalidCertificate(CertificateError::NotValidForName))
         }
     }
 }

@@ -18,20 +18,40 @@ const REDIAL_INTERVAL: Duration = Duration::from_millis(100);
 
 pub(crate) async fn run(transport: Arc<PeerTransport>, peer: u64) {
     let mut connected = false;
+    // Dial failures repeat every 100 ms while a peer is down: log each distinct one once.
+    let mut last_error = String::new();
     loop {
         for url in transport.peer_urls(peer) {
-            match read_stream(&transport, peer, &url, &mut connected).await {
-                Ok(()) => {}
-                Err(e) => {
-                    if connected {
-                        tracing::warn!(peer = %id_hex(peer), error = %e, "lost the stream from peer");
-                        connected = false;
-                    }
+            if let Err(e) = read_stream(&transport, peer, &url, &mut connected).await {
+                if connected {
+                    tracing::warn!(peer = %id_hex(peer), error = %e, "lost the stream from peer");
+                    connected = false;
+                } else if e != last_error {
+                    tracing::warn!(
+                        "failed to dial {} on stream Message ({e})",
+                        id_hex(peer)
+                    );
                 }
+                last_error = e;
             }
         }
         tokio::time::sleep(REDIAL_INTERVAL).await;
     }
+}
+
+/// The innermost cause of a failed request, worded like Go's errors where TLS is involved
+/// (`remote error: tls: bad certificate`), because operators and etcd's tests look for them.
+pub(crate) fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut innermost = err.to_string();
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return oxcd_tls::describe_handshake_error(io);
+        }
+        innermost = e.to_string();
+        cur = e.source();
+    }
+    innermost
 }
 
 async fn read_stream(
@@ -52,7 +72,7 @@ async fn read_stream(
     let resp = tokio::time::timeout(transport.cfg.dial_timeout, transport.http.request(req))
         .await
         .map_err(|_| "dial timeout".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe_error(&e))?;
     if resp.status() != http::StatusCode::OK {
         transport.check_rejection(&resp);
         return Err(format!("peer answered {}", resp.status()));

@@ -118,7 +118,7 @@ pub async fn talk_over(
         let s = TlsConnector::from(cfg)
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|e| format!("connect: {}", oxcd_tls::describe_handshake_error(&e)))?;
         let mut line = String::new();
         BufReader::new(s)
             .read_line(&mut line)
