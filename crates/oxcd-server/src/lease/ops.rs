@@ -166,7 +166,7 @@ impl EtcdServer {
                     let mut answer = None;
                     for url in urls {
                         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                        match fw.time_to_live(&url, req.clone(), left).await {
+                        match fw.time_to_live(&url, req, left).await {
                             Ok(resp) => {
                                 answer = Some(resp);
                                 break;
