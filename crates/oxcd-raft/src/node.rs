@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use raft::eraftpb::{
-    ConfChange, ConfState, Entry, HardState, Message, MessageType, Snapshot, SnapshotMetadata,
+    ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot,
+    SnapshotMetadata,
 };
 use raft::{RawNode, ReadState, SnapshotStatus, StateRole};
 use tokio::sync::oneshot;
@@ -61,9 +62,11 @@ pub enum Command {
         id: u64,
         data: Vec<u8>,
     },
+    /// A configuration change already encoded (etcd's `raftpb.ConfChange` numbering); the
+    /// entry is appended as `EntryConfChange`.
     ProposeConfChange {
-        cc: ConfChange,
-        reply: oneshot::Sender<Result<(), RaftError>>,
+        id: u64,
+        data: Vec<u8>,
     },
     ReadIndex {
         ctx: Vec<u8>,
@@ -85,6 +88,11 @@ pub enum Command {
         failed: bool,
     },
     TransferLeader(u64),
+    /// The replication progress (matched index) of a member, known only on the leader.
+    Progress {
+        id: u64,
+        reply: oneshot::Sender<Option<u64>>,
+    },
     Stop,
 }
 
@@ -132,6 +140,13 @@ impl RaftHandle {
             Err(TrySendError::Full(_)) => Err(RaftError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(RaftError::Stopped),
         }
+    }
+
+    /// The matched log index of member `id`, when this member leads; `None` otherwise.
+    pub async fn progress(&self, id: u64) -> Result<Option<u64>, RaftError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(Command::Progress { id, reply })?;
+        rx.await.map_err(|_| RaftError::Stopped)
     }
 
     /// Queues a command, waiting for room; only for threads that may block.
@@ -247,12 +262,19 @@ impl<E: NodeEvents> RaftNode<E> {
     fn handle(&mut self, cmd: Command, proposals: &mut Vec<(u64, Vec<u8>)>) -> bool {
         match cmd {
             Command::Propose { id, data } => proposals.push((id, data)),
-            Command::ProposeConfChange { cc, reply } => {
-                let res = self
-                    .raw
-                    .propose_conf_change(Vec::new(), cc)
-                    .map_err(|e| RaftError::from_raft(&e));
-                let _ = reply.send(res);
+            Command::ProposeConfChange { id, data } => {
+                let entry = Entry {
+                    entry_type: EntryType::EntryConfChange,
+                    data: data.into(),
+                    ..Default::default()
+                };
+                let mut m = Message::default();
+                m.set_msg_type(MessageType::MsgPropose);
+                m.from = self.settings.id;
+                m.set_entries(vec![entry].into());
+                if self.raw.step(m).is_err() {
+                    self.events.proposals_dropped(vec![id]);
+                }
             }
             Command::ReadIndex { ctx } => self.raw.read_index(ctx),
             Command::Step(m) => {
@@ -286,6 +308,14 @@ impl<E: NodeEvents> RaftNode<E> {
                 self.raw.report_snapshot(to, status);
             }
             Command::TransferLeader(to) => self.raw.transfer_leader(to),
+            Command::Progress { id, reply } => {
+                let matched = if self.raw.raft.state == StateRole::Leader {
+                    self.raw.raft.prs().get(id).map(|p| p.matched)
+                } else {
+                    None
+                };
+                let _ = reply.send(matched);
+            }
             Command::Stop => return false,
         }
         true

@@ -23,6 +23,7 @@ use crate::conf_change::{ChangeType, ConfChange};
 use crate::kv_ops::{self, ApplyOutcome};
 use crate::membership::{id_hex, Attributes, Cluster, Member};
 use crate::store_handle::StoreHandle;
+use crate::errors::ServerError;
 use crate::wait::WaitMap;
 
 /// How often non-durable backend commits are made durable. Between two durable commits the
@@ -152,10 +153,21 @@ impl Applier {
                 EntryType::EntryConfChange => {
                     let cc = ConfChange::decode(entry.data.as_ref())
                         .map_err(|e| format!("bad conf change at index {}: {e}", entry.index))?;
-                    if !skip_kv {
-                        self.apply_membership(&mut batch, &cc)?;
+                    // A change the membership rules refuse is committed but changes nothing,
+                    // neither the member list nor raft's configuration (etcd does the same).
+                    let valid = if skip_kv {
+                        true
+                    } else {
+                        let res = self.apply_membership(&mut batch, &cc)?;
+                        let valid = res.is_ok();
+                        if cc.id != 0 {
+                            outcomes.push((cc.id, ApplyOutcome::ConfChange(res)));
+                        }
+                        valid
+                    };
+                    if valid {
+                        conf_changes.push((entry.index, cc));
                     }
-                    conf_changes.push((entry.index, cc));
                 }
                 EntryType::EntryConfChangeV2 => {
                     tracing::warn!(
@@ -250,56 +262,71 @@ impl Applier {
         Ok(())
     }
 
+    /// Applies a configuration change to the member list, after checking it against the
+    /// current membership. The inner error is the change's own refusal; the outer one a
+    /// backend failure.
     fn apply_membership(
         &mut self,
         batch: &mut oxcd_mvcc::WriteBatch,
         cc: &ConfChange,
-    ) -> Result<(), String> {
+    ) -> Result<Result<(), ServerError>, String> {
         let id = cc.node_id;
         let Some(kind) = cc.kind() else {
             tracing::warn!(
                 change_type = cc.change_type,
                 "ignoring an unknown configuration change"
             );
-            return Ok(());
+            return Ok(Ok(()));
         };
+        let change = if cc.context.is_empty() {
+            ChangeContext::default()
+        } else {
+            serde_json::from_slice::<ChangeContext>(&cc.context)
+                .map_err(|e| format!("bad member in conf change: {e}"))?
+        };
+        let mut cluster = self.cluster.write();
+        if let Err(refused) = validate_change(&cluster, id, kind, &change) {
+            tracing::warn!(member = %id_hex(id), error = %refused, "refused a configuration change");
+            return Ok(Err(refused));
+        }
         match kind {
             ChangeType::Add | ChangeType::AddLearner => {
-                let mut member: Member = serde_json::from_slice(&cc.context)
-                    .map_err(|e| format!("bad member in conf change: {e}"))?;
-                member.id = id;
-                if kind == ChangeType::AddLearner {
-                    member.is_learner = true;
-                }
-                let mut cluster = self.cluster.write();
-                if let Some(existing) = cluster.member(id) {
-                    // Promotion of a learner, or a bootstrap entry re-applied.
-                    let mut updated = existing.clone();
-                    updated.is_learner = member.is_learner;
-                    if updated.peer_urls.is_empty() {
-                        updated.peer_urls = member.peer_urls;
-                    }
-                    member = updated;
-                }
+                let member = match cluster.member(id) {
+                    // A promotion: the learner becomes a voter, nothing else changes.
+                    Some(existing) => Member {
+                        is_learner: false,
+                        ..existing.clone()
+                    },
+                    None => Member {
+                        id,
+                        is_learner: kind == ChangeType::AddLearner,
+                        ..change.member
+                    },
+                };
                 crate::persist::save_member(batch, &member)?;
+                tracing::info!(
+                    "added member {} {:?} to cluster {}",
+                    id_hex(id),
+                    member.peer_urls,
+                    id_hex(cluster.cluster_id)
+                );
                 cluster.add(member);
             }
             ChangeType::Remove => {
-                self.cluster.write().remove(id);
+                cluster.remove(id);
                 crate::persist::remove_member(batch, id)?;
+                tracing::info!("removed member {} from cluster {}", id_hex(id), id_hex(cluster.cluster_id));
             }
             ChangeType::Update => {
-                let update: Member = serde_json::from_slice(&cc.context)
-                    .map_err(|e| format!("bad member in conf change: {e}"))?;
-                let mut cluster = self.cluster.write();
                 if let Some(m) = cluster.members.get_mut(&id) {
-                    m.peer_urls = update.peer_urls;
+                    m.peer_urls = change.member.peer_urls;
                     let m = m.clone();
                     crate::persist::save_member(batch, &m)?;
+                    tracing::info!("updated member {} {:?} in cluster {}", id_hex(id), m.peer_urls, id_hex(cluster.cluster_id));
                 }
             }
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     fn apply_conf_change_to_raft(&mut self, index: u64, cc: ConfChange) -> Result<(), String> {
@@ -395,3 +422,69 @@ impl Applier {
         Ok(())
     }
 }
+
+/// The JSON context of a configuration change: the member, plus etcd's promotion marker.
+#[derive(Default, serde::Deserialize)]
+struct ChangeContext {
+    #[serde(flatten)]
+    member: Member,
+    #[serde(rename = "isPromote", default)]
+    is_promote: bool,
+}
+
+/// etcd's membership rules for a committed change, checked against the current member list.
+fn validate_change(
+    cluster: &Cluster,
+    id: u64,
+    kind: ChangeType,
+    change: &ChangeContext,
+) -> Result<(), ServerError> {
+    if cluster.is_removed(id) {
+        return Err(ServerError::MemberNotFound);
+    }
+    let url_taken = |urls: &[String]| {
+        cluster
+            .members
+            .values()
+            .filter(|m| m.id != id)
+            .any(|m| m.peer_urls.iter().any(|u| urls.contains(u)))
+    };
+    match kind {
+        ChangeType::Add | ChangeType::AddLearner if change.is_promote => {
+            match cluster.member(id) {
+                None => Err(ServerError::MemberNotFound),
+                Some(m) if !m.is_learner => Err(ServerError::MemberNotLearner),
+                Some(_) => Ok(()),
+            }
+        }
+        ChangeType::Add | ChangeType::AddLearner => {
+            if cluster.member(id).is_some() {
+                return Err(ServerError::MemberExist);
+            }
+            if url_taken(&change.member.peer_urls) {
+                return Err(ServerError::PeerUrlExist);
+            }
+            let learners = cluster.members.values().filter(|m| m.is_learner).count();
+            if kind == ChangeType::AddLearner && learners >= MAX_LEARNERS {
+                return Err(ServerError::TooManyLearners);
+            }
+            Ok(())
+        }
+        ChangeType::Remove => cluster
+            .member(id)
+            .map(|_| ())
+            .ok_or(ServerError::MemberNotFound),
+        ChangeType::Update => {
+            if cluster.member(id).is_none() {
+                return Err(ServerError::MemberNotFound);
+            }
+            if url_taken(&change.member.peer_urls) {
+                return Err(ServerError::PeerUrlExist);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// etcd 3.4 allows one learner at a time.
+pub const MAX_LEARNERS: usize = 1;

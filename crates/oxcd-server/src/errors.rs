@@ -18,6 +18,22 @@ pub enum ServerError {
     Kv(#[from] oxcd_mvcc::KvError),
     #[error("{0}")]
     Lease(#[from] crate::lease::LeaseError),
+    #[error("etcdserver: member ID already exist")]
+    MemberExist,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExist,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
     #[error("etcdserver: {0}")]
     Internal(String),
 }
@@ -31,6 +47,14 @@ impl ServerError {
             | ServerError::Stopped
             | ServerError::LeaderChanged => Code::Unavailable,
             ServerError::TooManyRequests => Code::ResourceExhausted,
+            ServerError::MemberExist
+            | ServerError::PeerUrlExist
+            | ServerError::MemberNotLearner
+            | ServerError::LearnerNotReady
+            | ServerError::TooManyLearners
+            | ServerError::NotEnoughStarted => Code::FailedPrecondition,
+            ServerError::MemberNotFound => Code::NotFound,
+            ServerError::MemberBadUrls => Code::InvalidArgument,
             ServerError::RequestTooLarge => Code::InvalidArgument,
             ServerError::Kv(e) => e.code(),
             ServerError::Lease(e) => e.code(),

@@ -26,6 +26,8 @@ pub enum ApplyOutcome {
     Error(KvError),
     /// A v2 request (member attributes, cluster version).
     V2,
+    /// A configuration change was applied (Ok) or refused by the membership rules.
+    ConfChange(Result<(), ServerError>),
     /// Raft refused the proposal before it reached the log.
     Dropped,
     /// A request kind this member does not implement yet.

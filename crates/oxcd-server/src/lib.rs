@@ -12,6 +12,7 @@ mod conf_change;
 pub mod errors;
 mod http_client;
 mod kv_ops;
+mod members;
 pub mod lease;
 pub mod membership;
 pub mod peer;

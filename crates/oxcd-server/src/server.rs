@@ -32,6 +32,8 @@ pub struct Limits {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub request_timeout: Duration,
+    /// Refuse membership changes that would leave too few working voters (`--strict-reconfig-check`).
+    pub strict_reconfig_check: bool,
 }
 
 pub struct EtcdServer {
@@ -48,6 +50,8 @@ pub struct EtcdServer {
     pub watch: Arc<crate::watch::WatchHub>,
     /// Leases (see `crate::lease`).
     pub lessor: Arc<crate::lease::Lessor>,
+    /// The peer transport: who is reachable, and where the leader is.
+    pub transport: Arc<crate::peer::PeerTransport>,
     next_id: AtomicU64,
 }
 
@@ -75,6 +79,7 @@ impl EtcdServer {
         applied: watch::Receiver<u64>,
         watch: Arc<crate::watch::WatchHub>,
         lessor: Arc<crate::lease::Lessor>,
+        transport: Arc<crate::peer::PeerTransport>,
     ) -> Self {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -95,6 +100,7 @@ impl EtcdServer {
             applied,
             watch,
             lessor,
+            transport,
             next_id: AtomicU64::new(first_id),
         }
     }

@@ -75,6 +75,9 @@ struct Recovered {
     applied: u64,
     conf_state: ConfState,
     fresh: bool,
+    /// Members of a running cluster this member is joining, dialled before the log tells
+    /// this member about them.
+    remotes: Vec<Member>,
 }
 
 /// What a member will do when it starts, decided before any listener is bound or file written,
@@ -84,19 +87,18 @@ pub enum Plan {
     Restart,
     /// A new member of a new cluster.
     New(oxcd_bootstrap::InitialCluster),
+    /// A new member joining a running cluster (`--initial-cluster-state existing`).
+    Join(oxcd_bootstrap::InitialCluster),
 }
 
 pub fn plan(cfg: &Config) -> Result<Plan, StartError> {
     if oxcd_wal::Wal::exists(&paths(cfg).wal) {
         return Ok(Plan::Restart);
     }
-    if cfg.initial_cluster_state == oxcd_bootstrap::ClusterState::Existing {
-        return Err(StartError(
-            "joining an existing cluster (--initial-cluster-state existing) is not supported yet"
-                .into(),
-        ));
-    }
     let initial = oxcd_bootstrap::initial_cluster(cfg).map_err(|e| StartError(e.to_string()))?;
+    if cfg.initial_cluster_state == oxcd_bootstrap::ClusterState::Existing {
+        return Ok(Plan::Join(initial));
+    }
     Ok(Plan::New(initial))
 }
 
@@ -111,6 +113,7 @@ pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, 
             restart(&p)?
         }
         Plan::New(initial) => bootstrap_new(cfg, &p, initial, peer_tls.clone()).await?,
+        Plan::Join(initial) => join_existing(cfg, &p, initial, peer_tls.clone()).await?,
     };
     std::fs::create_dir_all(&p.snap)
         .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
@@ -182,6 +185,7 @@ fn restart(p: &Paths) -> Result<Recovered, StartError> {
         applied: index,
         conf_state,
         fresh: false,
+        remotes: Vec::new(),
     })
 }
 
@@ -263,6 +267,105 @@ async fn bootstrap_new(
         applied: 0,
         conf_state,
         fresh: true,
+        remotes: Vec::new(),
+    })
+}
+
+/// Joins a running cluster: learns its ID and members from a peer's `/members`, takes the ID
+/// the cluster assigned to this member's peer URLs, and starts with an empty log; the leader
+/// then sends the log or a snapshot.
+async fn join_existing(
+    cfg: &Config,
+    p: &Paths,
+    initial: oxcd_bootstrap::InitialCluster,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Recovered, StartError> {
+    let client = crate::peer_client::PeerClient::new(peer_tls, Duration::from_secs(10));
+    let mut urls: Vec<&String> = initial
+        .members
+        .iter()
+        .filter(|m| m.id != initial.local_id)
+        .flat_map(|m| m.peer_urls.iter())
+        .collect();
+    urls.sort();
+    let mut fetched = None;
+    for url in urls {
+        match client.members(url).await {
+            Ok((cid, members)) if !members.is_empty() => {
+                fetched = Some((cid, members));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not get cluster response from {url}: {e}"),
+        }
+    }
+    let Some((cluster_id, existing)) = fetched else {
+        return Err(StartError(
+            "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs".into(),
+        ));
+    };
+    if existing.len() != initial.members.len() {
+        return Err(StartError(format!(
+            "error validating peerURLs {}: member count is unequal",
+            id_hex(cluster_id)
+        )));
+    }
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let local_urls = initial
+        .members
+        .iter()
+        .find(|m| m.id == initial.local_id)
+        .map(|m| sorted(&m.peer_urls))
+        .unwrap_or_default();
+    let mut local_id = None;
+    for m in &existing {
+        let urls = sorted(&m.peer_urls);
+        if !initial.members.iter().any(|l| sorted(&l.peer_urls) == urls) {
+            return Err(StartError(format!(
+                "error validating peerURLs {}: PeerURLs: no match found for existing member ({}, {:?})",
+                id_hex(cluster_id),
+                id_hex(m.id),
+                m.peer_urls
+            )));
+        }
+        if urls == local_urls {
+            local_id = Some(m.id);
+        }
+    }
+    let Some(local_id) = local_id else {
+        return Err(StartError(format!(
+            "member with peer URLs {local_urls:?} is not in cluster {}",
+            id_hex(cluster_id)
+        )));
+    };
+    std::fs::create_dir_all(&p.snap)
+        .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
+    let metadata = Metadata {
+        node_id: local_id,
+        cluster_id,
+    }
+    .encode_to_vec();
+    let wal = oxcd_wal::Wal::create(&p.wal, &metadata)
+        .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))?;
+    tracing::info!(
+        "joining cluster {} as member {} ({})",
+        id_hex(cluster_id),
+        id_hex(local_id),
+        cfg.name
+    );
+    Ok(Recovered {
+        id: local_id,
+        cluster_id,
+        log: LogStore::default(),
+        wal,
+        applied: 0,
+        conf_state: ConfState::default(),
+        fresh: true,
+        remotes: existing.into_iter().filter(|m| m.id != local_id).collect(),
     })
 }
 
@@ -477,6 +580,9 @@ async fn wire(
         tokio::runtime::Handle::current(),
     );
     let _ = transport_cell.set(transport.clone());
+    for remote in &rec.remotes {
+        transport.add_remote(remote.id, remote.peer_urls.clone());
+    }
     for peer in peer_ids {
         transport.add_peer(peer);
     }
@@ -519,12 +625,14 @@ async fn wire(
             max_request_bytes: cfg.max_request_bytes as usize + 1024,
             max_txn_ops: cfg.max_txn_ops as usize,
             request_timeout,
+            strict_reconfig_check: cfg.strict_reconfig_check,
         },
         wait,
         reads,
         applied_rx,
         watch,
         lessor,
+        transport.clone(),
     ));
 
     let attrs = Attributes {
@@ -542,6 +650,7 @@ async fn wire(
     let peer_router = crate::peer::handlers::router(PeerContext {
         transport,
         snap_dir: p.snap,
+        server: server.clone(),
         leases: crate::lease::forward::LeasePeer {
             server: server.clone(),
         },

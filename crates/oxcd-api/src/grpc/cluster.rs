@@ -12,6 +12,8 @@ use oxcd_proto::etcdserverpb::{
 use oxcd_server::EtcdServer;
 use tonic::{Request, Response, Status};
 
+use super::status;
+
 pub struct ClusterService {
     pub server: Arc<EtcdServer>,
 }
@@ -26,27 +28,60 @@ fn to_proto(m: oxcd_server::membership::Member) -> Member {
     }
 }
 
+impl ClusterService {
+    fn header(&self) -> oxcd_proto::etcdserverpb::ResponseHeader {
+        self.server.header(self.server.store.get().current_revision())
+    }
+}
+
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(
         &self,
-        _req: Request<MemberAddRequest>,
+        req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(Status::unimplemented("member add is not supported yet"))
+        let req = req.into_inner();
+        let (member, members) = self
+            .server
+            .member_add(req.peer_ur_ls, req.is_learner)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(MemberAddResponse {
+            header: Some(self.header()),
+            member: Some(to_proto(member)),
+            members: members.into_iter().map(to_proto).collect(),
+        }))
     }
 
     async fn member_remove(
         &self,
-        _req: Request<MemberRemoveRequest>,
+        req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(Status::unimplemented("member remove is not supported yet"))
+        let members = self
+            .server
+            .member_remove(req.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(MemberRemoveResponse {
+            header: Some(self.header()),
+            members: members.into_iter().map(to_proto).collect(),
+        }))
     }
 
     async fn member_update(
         &self,
-        _req: Request<MemberUpdateRequest>,
+        req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(Status::unimplemented("member update is not supported yet"))
+        let req = req.into_inner();
+        let members = self
+            .server
+            .member_update(req.id, req.peer_ur_ls)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(MemberUpdateResponse {
+            header: Some(self.header()),
+            members: members.into_iter().map(to_proto).collect(),
+        }))
     }
 
     async fn member_list(
@@ -64,8 +99,16 @@ impl Cluster for ClusterService {
 
     async fn member_promote(
         &self,
-        _req: Request<MemberPromoteRequest>,
+        req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(Status::unimplemented("member promote is not supported yet"))
+        let members = self
+            .server
+            .member_promote(req.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(MemberPromoteResponse {
+            header: Some(self.header()),
+            members: members.into_iter().map(to_proto).collect(),
+        }))
     }
 }

@@ -33,6 +33,8 @@ pub struct PeerContext {
     pub transport: Arc<PeerTransport>,
     /// Where received database snapshots are stored until raft installs them.
     pub snap_dir: PathBuf,
+    /// The server, for learner promotions forwarded by followers.
+    pub server: Arc<crate::server::EtcdServer>,
     /// Lease renewals and time-to-live questions forwarded by followers.
     pub leases: crate::lease::forward::LeasePeer,
 }
@@ -45,6 +47,7 @@ pub fn router(ctx: PeerContext) -> Router {
         .route("/raft/probing", get(probing))
         .route("/members", get(members))
         .route("/version", get(version))
+        .route("/members/promote/{id}", post(promote))
         // Lease requests forwarded to the leader.
         .route(
             crate::lease::forward::LEASE_PATH,
@@ -316,4 +319,25 @@ async fn version(State(ctx): State<PeerContext>) -> Response {
         .unwrap_or_else(|| "not_decided".into());
     let body = serde_json::json!({"etcdserver": SERVER_VERSION, "etcdcluster": cluster});
     axum::Json(body).into_response()
+}
+
+/// A follower asks the leader to promote a learner (etcd's path; the ID is decimal).
+async fn promote(State(ctx): State<PeerContext>, Path(id): Path<String>) -> Response {
+    let cid = ctx.transport.cluster_id();
+    let Ok(id) = id.parse::<u64>() else {
+        return text(StatusCode::BAD_REQUEST, "bad member id", cid);
+    };
+    match ctx.server.member_promote(id).await {
+        Ok(members) => {
+            let body = serde_json::to_string(&members).unwrap_or_else(|_| "[]".into());
+            let mut resp = (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            insert_cluster_id(resp.headers_mut(), cid);
+            resp
+        }
+        Err(e) => text(StatusCode::PRECONDITION_FAILED, &e.to_string(), cid),
+    }
 }

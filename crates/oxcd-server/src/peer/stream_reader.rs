@@ -26,6 +26,7 @@ pub(crate) async fn run(transport: Arc<PeerTransport>, peer: u64) {
                 if connected {
                     tracing::warn!(peer = %id_hex(peer), error = %e, "lost the stream from peer");
                     connected = false;
+                    transport.set_active(peer, false);
                 } else if e != last_error {
                     tracing::warn!(
                         "failed to dial {} on stream Message ({e})",
@@ -80,6 +81,7 @@ async fn read_stream(
     if !*connected {
         tracing::info!(peer = %id_hex(peer), "established a stream from peer");
         *connected = true;
+        transport.set_active(peer, true);
     }
     let mut body = resp.into_body();
     let mut decoder = FrameDecoder::default();

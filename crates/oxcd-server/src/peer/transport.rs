@@ -46,6 +46,9 @@ pub trait TransportEvents: Send + Sync + 'static {
 }
 
 struct Peer {
+    /// A stream from this peer is up (it answers us): used to judge whether a configuration
+    /// change would leave the cluster without a working quorum.
+    active: std::sync::atomic::AtomicBool,
     outbound: Mutex<Option<mpsc::Sender<Bytes>>>,
     pipeline: Arc<Semaphore>,
     reader: tokio::task::JoinHandle<()>,
@@ -59,6 +62,9 @@ pub struct PeerTransport {
     pub(crate) events: Arc<dyn TransportEvents>,
     runtime: tokio::runtime::Handle,
     peers: RwLock<HashMap<u64, Arc<Peer>>>,
+    /// Peer URLs of members known from a running cluster's `/members` before the log says
+    /// who they are (a joining member).
+    remotes: RwLock<HashMap<u64, Vec<String>>>,
 }
 
 impl PeerTransport {
@@ -78,6 +84,7 @@ impl PeerTransport {
             events,
             runtime,
             peers: RwLock::new(HashMap::new()),
+            remotes: RwLock::new(HashMap::new()),
         })
     }
 
@@ -97,6 +104,7 @@ impl PeerTransport {
         let _guard = self.runtime.enter();
         let reader = tokio::spawn(stream_reader::run(self.clone(), id));
         let peer = Peer {
+            active: std::sync::atomic::AtomicBool::new(false),
             outbound: Mutex::new(None),
             pipeline: Arc::new(Semaphore::new(PIPELINE_CONNECTIONS)),
             reader,
@@ -104,9 +112,29 @@ impl PeerTransport {
         self.peers.write().insert(id, Arc::new(peer));
     }
 
+    /// Talks to a member the cluster has but this member's log does not know yet.
+    pub fn add_remote(self: &Arc<Self>, id: u64, urls: Vec<String>) {
+        self.remotes.write().insert(id, urls);
+        self.add_peer(id);
+    }
+
     pub fn remove_peer(&self, id: u64) {
         if let Some(peer) = self.peers.write().remove(&id) {
             peer.reader.abort();
+        }
+    }
+
+    /// Whether the stream from `id` is currently established.
+    pub fn is_active(&self, id: u64) -> bool {
+        self.peers
+            .read()
+            .get(&id)
+            .is_some_and(|p| p.active.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    pub(crate) fn set_active(&self, id: u64, active: bool) {
+        if let Some(p) = self.peers.read().get(&id) {
+            p.active.store(active, std::sync::atomic::Ordering::Release);
         }
     }
 
@@ -250,12 +278,37 @@ impl PeerTransport {
         Err(last_err)
     }
 
+    /// POSTs an empty body to a peer and returns its status and text answer.
+    pub async fn post_text(&self, to: u64, path: &str) -> Result<(http::StatusCode, String), String> {
+        use http_body_util::BodyExt;
+        let mut last_err = String::from("no peer URL");
+        for url in self.peer_urls(to) {
+            let req = self
+                .request_builder(http::Method::POST, &format!("{url}{path}"))
+                .body(Full::default())
+                .map_err(|e| e.to_string())?;
+            match self.http.request(req).await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = resp
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                        .unwrap_or_default();
+                    return Ok((status, body));
+                }
+                Err(e) => last_err = e.to_string(),
+            }
+        }
+        Err(last_err)
+    }
+
     pub(crate) fn peer_urls(&self, id: u64) -> Vec<String> {
-        self.cluster
-            .read()
-            .member(id)
-            .map(|m| m.peer_urls.clone())
-            .unwrap_or_default()
+        if let Some(m) = self.cluster.read().member(id) {
+            return m.peer_urls.clone();
+        }
+        self.remotes.read().get(&id).cloned().unwrap_or_default()
     }
 
     pub(crate) fn request_builder(
