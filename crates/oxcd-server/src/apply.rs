@@ -20,10 +20,10 @@ use prost::Message as _;
 use tokio::sync::{oneshot, watch};
 
 use crate::conf_change::{ChangeType, ConfChange};
+use crate::errors::ServerError;
 use crate::kv_ops::{self, ApplyOutcome};
 use crate::membership::{id_hex, Attributes, Cluster, Member};
 use crate::store_handle::StoreHandle;
-use crate::errors::ServerError;
 use crate::wait::WaitMap;
 
 /// How often non-durable backend commits are made durable. Between two durable commits the
@@ -315,14 +315,23 @@ impl Applier {
             ChangeType::Remove => {
                 cluster.remove(id);
                 crate::persist::remove_member(batch, id)?;
-                tracing::info!("removed member {} from cluster {}", id_hex(id), id_hex(cluster.cluster_id));
+                tracing::info!(
+                    "removed member {} from cluster {}",
+                    id_hex(id),
+                    id_hex(cluster.cluster_id)
+                );
             }
             ChangeType::Update => {
                 if let Some(m) = cluster.members.get_mut(&id) {
                     m.peer_urls = change.member.peer_urls;
                     let m = m.clone();
                     crate::persist::save_member(batch, &m)?;
-                    tracing::info!("updated member {} {:?} in cluster {}", id_hex(id), m.peer_urls, id_hex(cluster.cluster_id));
+                    tracing::info!(
+                        "updated member {} {:?} in cluster {}",
+                        id_hex(id),
+                        m.peer_urls,
+                        id_hex(cluster.cluster_id)
+                    );
                 }
             }
         }
@@ -450,13 +459,11 @@ fn validate_change(
             .any(|m| m.peer_urls.iter().any(|u| urls.contains(u)))
     };
     match kind {
-        ChangeType::Add | ChangeType::AddLearner if change.is_promote => {
-            match cluster.member(id) {
-                None => Err(ServerError::MemberNotFound),
-                Some(m) if !m.is_learner => Err(ServerError::MemberNotLearner),
-                Some(_) => Ok(()),
-            }
-        }
+        ChangeType::Add | ChangeType::AddLearner if change.is_promote => match cluster.member(id) {
+            None => Err(ServerError::MemberNotFound),
+            Some(m) if !m.is_learner => Err(ServerError::MemberNotLearner),
+            Some(_) => Ok(()),
+        },
         ChangeType::Add | ChangeType::AddLearner => {
             if cluster.member(id).is_some() {
                 return Err(ServerError::MemberExist);

@@ -12,8 +12,8 @@ mod conf_change;
 pub mod errors;
 mod http_client;
 mod kv_ops;
-mod members;
 pub mod lease;
+mod members;
 pub mod membership;
 pub mod peer;
 mod peer_client;
@@ -34,6 +34,14 @@ pub use server::{EtcdServer, Limits, RaftStatus};
 pub use start::{plan, start, Plan, StartError, Started};
 pub use store_handle::StoreHandle;
 pub use tls_setup::TlsSetup;
+
+/// Stops a member that was removed from the cluster. Not an error (etcd exits 0 too): the
+/// cluster decided it.
+pub fn exit_removed() -> ! {
+    tracing::warn!("the member has been permanently removed from the cluster");
+    eprintln!("etcd: the member has been permanently removed from the cluster");
+    std::process::exit(0);
+}
 
 /// Ends the process after a fatal runtime error, printed the way the Clustering Guide shows
 /// etcd's fatal messages: a log line, then `etcd: <message>` on stderr, exit status 1.

@@ -50,7 +50,8 @@ impl EtcdServer {
         } else {
             ChangeType::Add
         };
-        let context = serde_json::to_vec(&member).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let context =
+            serde_json::to_vec(&member).map_err(|e| ServerError::Internal(e.to_string()))?;
         self.configure(kind, id, context).await?;
         Ok((member, self.members()))
     }
@@ -68,14 +69,19 @@ impl EtcdServer {
         Ok(self.members())
     }
 
-    pub async fn member_update(&self, id: u64, peer_urls: Vec<String>) -> Result<Vec<Member>, ServerError> {
+    pub async fn member_update(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> Result<Vec<Member>, ServerError> {
         let peer_urls = normalize_urls(&peer_urls)?;
         let member = Member {
             id,
             peer_urls,
             ..Default::default()
         };
-        let context = serde_json::to_vec(&member).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let context =
+            serde_json::to_vec(&member).map_err(|e| ServerError::Internal(e.to_string()))?;
         self.configure(ChangeType::Update, id, context).await?;
         Ok(self.members())
     }
@@ -98,11 +104,13 @@ impl EtcdServer {
             return Err(ServerError::LearnerNotReady);
         }
         self.check_quorum_after(VoterChange::Add)?;
-        let mut context = serde_json::to_value(&member).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let mut context =
+            serde_json::to_value(&member).map_err(|e| ServerError::Internal(e.to_string()))?;
         if let Some(obj) = context.as_object_mut() {
             obj.insert("isPromote".into(), serde_json::Value::Bool(true));
         }
-        let context = serde_json::to_vec(&context).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let context =
+            serde_json::to_vec(&context).map_err(|e| ServerError::Internal(e.to_string()))?;
         self.configure(ChangeType::Add, id, context).await?;
         Ok(self.members())
     }
@@ -131,7 +139,9 @@ impl EtcdServer {
         ]
         .into_iter()
         .find(|e| e.to_string() == text)
-        .unwrap_or_else(|| ServerError::Internal(text.trim_start_matches("etcdserver: ").to_string())))
+        .unwrap_or_else(|| {
+            ServerError::Internal(text.trim_start_matches("etcdserver: ").to_string())
+        }))
     }
 
     /// A learner is in sync once its log has reached 90% of the leader's commit index, like
@@ -160,10 +170,16 @@ impl EtcdServer {
             .collect();
         let reachable = |id: &u64| *id == self.id || self.transport.is_active(*id);
         let (total, up) = match change {
-            VoterChange::Add => (voters.len() + 1, voters.iter().filter(|id| reachable(id)).count()),
+            VoterChange::Add => (
+                voters.len() + 1,
+                voters.iter().filter(|id| reachable(id)).count(),
+            ),
             VoterChange::Remove(gone) => (
                 voters.len().saturating_sub(1),
-                voters.iter().filter(|id| **id != gone && reachable(id)).count(),
+                voters
+                    .iter()
+                    .filter(|id| **id != gone && reachable(id))
+                    .count(),
             ),
         };
         // Growing a one-member cluster always passes (etcd allows it too: it is how a cluster
@@ -176,7 +192,12 @@ impl EtcdServer {
     }
 
     /// Proposes a configuration change and waits for the applier's verdict on it.
-    async fn configure(&self, kind: ChangeType, node_id: u64, context: Vec<u8>) -> Result<(), ServerError> {
+    async fn configure(
+        &self,
+        kind: ChangeType,
+        node_id: u64,
+        context: Vec<u8>,
+    ) -> Result<(), ServerError> {
         let id = self.next_request_id();
         let mut cc = ConfChange::new(kind, node_id, Bytes::from(context));
         cc.id = id;

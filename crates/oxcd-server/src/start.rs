@@ -488,7 +488,7 @@ impl MembershipHooks for Hooks {
         }
     }
     fn local_removed(&self) {
-        crate::fatal("the member has been permanently removed from the cluster");
+        crate::exit_removed();
     }
     fn cluster_version_set(&self, version: &str) {
         log_cluster_version(version);

@@ -35,7 +35,7 @@ impl TransportEvents for ServerTransportEvents {
     }
 
     fn removed_from_cluster(&self) {
-        crate::fatal("the member has been permanently removed from the cluster");
+        crate::exit_removed();
     }
 
     fn snapshot_db(&self) -> Result<Bytes, String> {
