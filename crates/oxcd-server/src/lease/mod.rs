@@ -21,7 +21,7 @@ mod ops;
 mod tests;
 
 pub use lessor::{
-    LeaseError, LeaseInfo, LeaseTracker, Lessor, LessorConfig, Renewed, DEFAULT_CHECKPOINT_INTERVAL,
-    LEASE_TABLE, MAX_LEASE_TTL,
+    LeaseError, LeaseInfo, LeaseTracker, Lessor, LessorConfig, Renewed,
+    DEFAULT_CHECKPOINT_INTERVAL, LEASE_TABLE, MAX_LEASE_TTL,
 };
 pub use ops::run;
