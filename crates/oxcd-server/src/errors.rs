@@ -34,6 +34,12 @@ pub enum ServerError {
     NotEnoughStarted,
     #[error("etcdserver: given member URLs are invalid")]
     MemberBadUrls,
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
     #[error("etcdserver: {0}")]
     Internal(String),
 }
@@ -52,7 +58,10 @@ impl ServerError {
             | ServerError::MemberNotLearner
             | ServerError::LearnerNotReady
             | ServerError::TooManyLearners
-            | ServerError::NotEnoughStarted => Code::FailedPrecondition,
+            | ServerError::NotEnoughStarted
+            | ServerError::NotLeader
+            | ServerError::BadLeaderTransferee => Code::FailedPrecondition,
+            ServerError::LeaderTransferTimeout => Code::DeadlineExceeded,
             ServerError::MemberNotFound => Code::NotFound,
             ServerError::MemberBadUrls => Code::InvalidArgument,
             ServerError::RequestTooLarge => Code::InvalidArgument,

@@ -13,6 +13,7 @@ pub mod errors;
 mod http_client;
 mod kv_ops;
 pub mod lease;
+mod maintenance;
 mod members;
 pub mod membership;
 pub mod peer;
@@ -30,6 +31,7 @@ pub mod watch;
 
 pub use errors::ServerError;
 pub use kv_ops::ApplyOutcome;
+pub use maintenance::KvHash;
 pub use server::{EtcdServer, Limits, RaftStatus};
 pub use start::{plan, start, Plan, StartError, Started};
 pub use store_handle::StoreHandle;

@@ -73,14 +73,26 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        Err(Status::unimplemented("hash is not supported yet"))
+        let h = self.server.hash_kv(0).map_err(super::status)?;
+        Ok(Response::new(HashResponse {
+            header: Some(self.server.header(h.revision)),
+            hash: h.hash,
+        }))
     }
 
     async fn hash_kv(
         &self,
-        _req: Request<HashKvRequest>,
+        req: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
-        Err(Status::unimplemented("hashkv is not supported yet"))
+        let h = self
+            .server
+            .hash_kv(req.into_inner().revision)
+            .map_err(super::status)?;
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.server.header(h.revision)),
+            hash: h.hash,
+            compact_revision: h.compact_revision,
+        }))
     }
 
     type SnapshotStream = SnapshotStream;
@@ -94,8 +106,15 @@ impl Maintenance for MaintenanceService {
 
     async fn move_leader(
         &self,
-        _req: Request<MoveLeaderRequest>,
+        req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(Status::unimplemented("move-leader is not supported yet"))
+        self.server
+            .move_leader(req.into_inner().target_id)
+            .await
+            .map_err(super::status)?;
+        let rev = self.server.store.get().current_revision();
+        Ok(Response::new(MoveLeaderResponse {
+            header: Some(self.server.header(rev)),
+        }))
     }
 }

@@ -1,0 +1,78 @@
+//! Maintenance operations that need the server: hashes for corruption checks, and moving
+//! the leadership.
+
+use std::time::{Duration, Instant};
+
+use oxcd_mvcc::KvError;
+
+use crate::errors::ServerError;
+use crate::membership::id_hex;
+use crate::server::EtcdServer;
+
+pub struct KvHash {
+    pub hash: u32,
+    pub revision: i64,
+    pub compact_revision: i64,
+}
+
+impl EtcdServer {
+    /// The hash of the key-value history up to `revision` (0: the current one), which members
+    /// holding the same data agree on (`etcdctl endpoint hashkv`).
+    pub fn hash_kv(&self, revision: i64) -> Result<KvHash, ServerError> {
+        let view = self
+            .store
+            .get()
+            .read()
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
+        let h = view.hash_kv(revision).map_err(KvError::from)?;
+        Ok(KvHash {
+            hash: h.hash,
+            revision: h.current_rev,
+            compact_revision: h.compact_rev,
+        })
+    }
+
+    /// Hands the leadership to `target` and waits until it has taken over. Only the leader can
+    /// do this, and only to a voting member.
+    pub async fn move_leader(&self, target: u64) -> Result<(), ServerError> {
+        if !self.raft.status.is_leader() {
+            return Err(ServerError::NotLeader);
+        }
+        let is_voter = self
+            .cluster
+            .read()
+            .member(target)
+            .is_some_and(|m| !m.is_learner);
+        if !is_voter {
+            return Err(ServerError::BadLeaderTransferee);
+        }
+        if target == self.id {
+            return Ok(());
+        }
+        let started = Instant::now();
+        tracing::info!(
+            "{} starts leadership transfer from {} to {}",
+            id_hex(self.id),
+            id_hex(self.id),
+            id_hex(target)
+        );
+        self.raft
+            .try_send(oxcd_raft::Command::TransferLeader(target))
+            .map_err(|_| ServerError::TooManyRequests)?;
+        let deadline = started + self.limits.request_timeout;
+        while self.raft.status.leader() != target {
+            if Instant::now() >= deadline {
+                return Err(ServerError::LeaderTransferTimeout);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(
+            "{} finished leadership transfer from {} to {} (took {:?})",
+            id_hex(self.id),
+            id_hex(self.id),
+            id_hex(target),
+            started.elapsed()
+        );
+        Ok(())
+    }
+}
