@@ -163,7 +163,7 @@ fn etcdctl_leases_expiry_and_leader_change() {
     );
 
     // keep-alive (streaming) through a follower keeps a short lease alive past its TTL.
-    let short = grant(&fep, 3);
+    let short = grant(&fep, 5);
     assert_eq!(
         etcdctl_ok(&fep, &["put", "--lease", &short, "kept", "1"]).trim(),
         "OK"
@@ -176,7 +176,7 @@ fn etcdctl_leases_expiry_and_leader_change() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let line = format!("lease {short} keepalived with TTL(3)");
+    let line = format!("lease {short} keepalived with TTL(5)");
     assert!(
         wait_until(Duration::from_secs(10), || {
             std::fs::read_to_string(&ka_out)
@@ -188,7 +188,8 @@ fn etcdctl_leases_expiry_and_leader_change() {
         "{}",
         std::fs::read_to_string(&ka_out).unwrap_or_default()
     );
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(3));
+    // Past the TTL since the grant: kept alive.
     assert_eq!(
         etcdctl_ok(&fep, &["get", "kept", "--print-value-only"]).trim(),
         "1"
@@ -221,7 +222,7 @@ fn etcdctl_leases_expiry_and_leader_change() {
 
     // Expiry: the short lease, no longer kept alive, expires and its key is deleted.
     assert!(
-        wait_until(Duration::from_secs(10), || etcdctl_ok(
+        wait_until(Duration::from_secs(15), || etcdctl_ok(
             &fep,
             &["get", "kept"]
         )

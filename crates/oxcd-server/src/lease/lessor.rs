@@ -129,6 +129,9 @@ struct Lease {
     remaining_ttl: i64,
     /// When the lease expires; `None` while this member is not the primary.
     expiry: Option<Instant>,
+    /// When its next checkpoint is due (primary only): the one valid entry of the schedule,
+    /// so a lease never has more than one checkpoint pending.
+    next_checkpoint: Option<Instant>,
     /// The keys attached to the lease, in key order (the order a revoke deletes them in).
     keys: BTreeSet<Bytes>,
 }
@@ -197,6 +200,11 @@ pub struct Lessor {
     /// Bumped whenever a lease is revoked or the lessor is demoted: wakes renewals waiting
     /// on an expired lease.
     changes: watch::Sender<u64>,
+    /// Renewed leases whose checkpointed remaining TTL must be cleared through raft (proposed
+    /// by the lease loop, so a renewal never waits for raft).
+    clears: Mutex<Vec<i64>>,
+    /// Wakes the lease loop when `clears` got something.
+    pub(crate) wake: tokio::sync::Notify,
     /// Forwarding to the leader (set once the peer client exists).
     pub(crate) forward: std::sync::OnceLock<super::forward::Forwarder>,
 }
@@ -207,6 +215,8 @@ impl Lessor {
             cfg,
             state: Mutex::new(State::default()),
             changes: watch::channel(0).0,
+            clears: Mutex::new(Vec::new()),
+            wake: tokio::sync::Notify::new(),
             forward: std::sync::OnceLock::new(),
         }
     }
@@ -229,6 +239,7 @@ impl Lessor {
                     ttl: rec.ttl.max(self.cfg.min_ttl),
                     remaining_ttl: rec.remaining_ttl,
                     expiry: None,
+                    next_checkpoint: None,
                     keys: BTreeSet::new(),
                 },
             );
@@ -312,6 +323,7 @@ impl Lessor {
             ttl: ttl.max(self.cfg.min_ttl),
             remaining_ttl: 0,
             expiry: None,
+            next_checkpoint: None,
             keys: BTreeSet::new(),
         };
         batch
@@ -322,9 +334,11 @@ impl Lessor {
             let at = now + Duration::from_secs(granted as u64);
             lease.expiry = Some(at);
             st.expiries.push(Reverse((at, id)));
-            self.schedule_checkpoint(&mut st, id, granted, now);
         }
         st.leases.insert(id, lease);
+        if st.primary {
+            self.schedule_checkpoint(&mut st, id, now);
+        }
         Ok(granted)
     }
 
@@ -367,12 +381,12 @@ impl Lessor {
                 continue;
             };
             lease.remaining_ttl = cp.remaining_ttl;
-            let (record, effective) = (lease.record(cp.id), lease.effective_ttl());
+            let record = lease.record(cp.id);
             batch
                 .put_aux(LEASE_TABLE, &cp.id.to_be_bytes(), &record)
                 .map_err(storage)?;
             if st.primary {
-                self.schedule_checkpoint(&mut st, cp.id, effective, now);
+                self.schedule_checkpoint(&mut st, cp.id, now);
             }
         }
         Ok(())
@@ -415,6 +429,7 @@ impl Lessor {
         st.primary = false;
         for lease in st.leases.values_mut() {
             lease.expiry = None;
+            lease.next_checkpoint = None;
         }
         st.expiries.clear();
         st.checkpoints.clear();
@@ -431,6 +446,7 @@ impl Lessor {
         for (id, lease) in st.leases.iter_mut() {
             let at = now + extend + Duration::from_secs(lease.effective_ttl().max(0) as u64);
             lease.expiry = Some(at);
+            lease.next_checkpoint = None;
             order.push((at, *id));
         }
         order.sort();
@@ -451,17 +467,25 @@ impl Lessor {
         }
         for (at, id) in order {
             st.expiries.push(Reverse((at, id)));
-            let effective = st.leases.get(&id).map_or(0, |l| l.effective_ttl());
-            self.schedule_checkpoint(st, id, effective, now);
+            self.schedule_checkpoint(st, id, now);
         }
     }
 
-    fn schedule_checkpoint(&self, st: &mut State, id: i64, remaining: i64, now: Instant) {
+    /// Schedules the next checkpoint of lease `id` one interval from `now` if its TTL (as
+    /// last checkpointed) is longer than the interval; replaces a pending one.
+    fn schedule_checkpoint(&self, st: &mut State, id: i64, now: Instant) {
         let Some(interval) = self.cfg.checkpoint_interval else {
             return;
         };
-        if remaining as f64 > interval.as_secs_f64() {
-            st.checkpoints.push(Reverse((now + interval, id)));
+        let Some(lease) = st.leases.get_mut(&id) else {
+            return;
+        };
+        if lease.effective_ttl() as f64 > interval.as_secs_f64() {
+            let at = now + interval;
+            lease.next_checkpoint = Some(at);
+            st.checkpoints.push(Reverse((at, id)));
+        } else {
+            lease.next_checkpoint = None;
         }
     }
 
@@ -495,7 +519,19 @@ impl Lessor {
         loop {
             let mut changes = self.changes.subscribe();
             match self.try_renew_at(id, Instant::now()) {
-                RenewAttempt::Done(r) => return r,
+                RenewAttempt::Done(r) => {
+                    if matches!(
+                        r,
+                        Ok(Renewed {
+                            clear_checkpoint: true,
+                            ..
+                        })
+                    ) {
+                        self.clears.lock().push(id);
+                        self.wake.notify_one();
+                    }
+                    return r;
+                }
                 RenewAttempt::Expired => {
                     if tokio::time::timeout_at(deadline, changes.changed())
                         .await
@@ -506,6 +542,19 @@ impl Lessor {
                 }
             }
         }
+    }
+
+    /// The checkpoints (remaining TTL 0) that clear what renewed leases had recorded.
+    pub fn take_clears(&self) -> Vec<LeaseCheckpoint> {
+        let mut ids = std::mem::take(&mut *self.clears.lock());
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .map(|id| LeaseCheckpoint {
+                id,
+                remaining_ttl: 0,
+            })
+            .collect()
     }
 
     /// The lease's TTLs and keys. Off the primary, the remaining time is the TTL a deadline
@@ -609,9 +658,14 @@ impl Lessor {
                 break;
             }
             st.checkpoints.pop();
-            let Some(lease) = st.leases.get(&id) else {
+            let Some(lease) = st.leases.get_mut(&id) else {
                 continue;
             };
+            if lease.next_checkpoint != Some(at) {
+                // Replaced by a later schedule.
+                continue;
+            }
+            lease.next_checkpoint = None;
             let Some(expiry) = lease.expiry else {
                 continue;
             };
@@ -620,6 +674,8 @@ impl Lessor {
             }
             let remaining = (expiry - now).as_secs_f64().ceil() as i64;
             if remaining >= lease.ttl {
+                // Just renewed: nothing to record now, but keep the lease on the schedule.
+                self.schedule_checkpoint(&mut st, id, now);
                 continue;
             }
             out.push(LeaseCheckpoint {

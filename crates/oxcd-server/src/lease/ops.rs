@@ -122,19 +122,10 @@ impl EtcdServer {
     }
 
     /// Renews on this member's lessor, which must be the primary. A checkpointed remaining TTL
-    /// is cleared through raft so that a later leader starts the lease from its full TTL.
+    /// is cleared through raft by the lease loop (`run`), so that a later leader starts the
+    /// lease from its full TTL; the renewal itself does not wait for it.
     pub async fn lease_renew_local(&self, id: i64) -> Result<i64, LeaseError> {
         let renewed = self.lessor.renew(id, self.limits.request_timeout).await?;
-        if renewed.clear_checkpoint {
-            // etcd does this inline too; it happens at most once per checkpoint interval.
-            let cp = vec![LeaseCheckpoint {
-                id,
-                remaining_ttl: 0,
-            }];
-            if let Err(e) = self.lease_checkpoint(cp).await {
-                tracing::debug!(error = %e, "clearing a lease checkpoint failed");
-            }
-        }
         Ok(renewed.ttl)
     }
 
@@ -259,13 +250,29 @@ impl EtcdServer {
 }
 
 /// The leader's lease loop: every half second, propose the revocation of expired leases (rate
-/// limited, at most 16 in flight) and the checkpoints that are due. Followers find nothing.
+/// limited, at most 16 in flight) and the checkpoints that are due; as soon as renewals ask for
+/// it, the checkpoints clearing their recorded remaining TTLs. Followers find nothing.
 pub async fn run(server: Arc<EtcdServer>) {
     let pending = Arc::new(Semaphore::new(MAX_PENDING_REVOKES));
     let mut tick = tokio::time::interval(LOOP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        let ticked = tokio::select! {
+            _ = tick.tick() => true,
+            _ = server.lessor.wake.notified() => false,
+        };
+        for clears in server.lessor.take_clears().chunks(MAX_CHECKPOINT_BATCH) {
+            let server = server.clone();
+            let clears = clears.to_vec();
+            tokio::spawn(async move {
+                if let Err(e) = server.lease_checkpoint(clears).await {
+                    tracing::debug!(error = %e, "clearing lease checkpoints failed");
+                }
+            });
+        }
+        if !ticked {
+            continue;
+        }
         let expired = server.lessor.expired(REVOKE_RATE / 2);
         for id in expired {
             let Ok(permit) = pending.clone().acquire_owned().await else {

@@ -430,3 +430,48 @@ async fn renew_of_an_expired_lease_waits_for_its_revocation() {
     apply(&store, |b| lessor.revoke(b, 1)).0.unwrap();
     assert_eq!(waiting.await.unwrap(), Err(LeaseError::NotFound));
 }
+
+#[test]
+fn one_pending_checkpoint_per_lease() {
+    let (_d, store) = store();
+    let lessor = Lessor::new(cfg());
+    apply(&store, |b| lessor.grant(b, 1, 60)).0.unwrap();
+    let t0 = Instant::now();
+    lessor.promote_at_if(t0, || true);
+    // Many checkpoints applied (renewals clearing them, say): still one pending checkpoint.
+    for i in 0..5 {
+        let cp = [LeaseCheckpoint {
+            id: 1,
+            remaining_ttl: 0,
+        }];
+        let at = t0 + Duration::from_secs(i);
+        apply(&store, |b| lessor.checkpoint_at(b, &cp, at))
+            .0
+            .unwrap();
+    }
+    assert_eq!(
+        lessor
+            .due_checkpoints_at(t0 + Duration::from_secs(30), 100)
+            .len(),
+        1
+    );
+    // Just renewed when due: skipped, but the lease stays on the schedule.
+    let t1 = t0 + Duration::from_secs(40);
+    assert!(matches!(
+        lessor.try_renew_at(1, t1),
+        RenewAttempt::Done(Ok(_))
+    ));
+    let cp = [LeaseCheckpoint {
+        id: 1,
+        remaining_ttl: 0,
+    }];
+    apply(&store, |b| {
+        lessor.checkpoint_at(b, &cp, t1 - Duration::from_secs(10))
+    })
+    .0
+    .unwrap();
+    assert!(lessor.due_checkpoints_at(t1, 100).is_empty());
+    let due = lessor.due_checkpoints_at(t1 + Duration::from_secs(10), 100);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].remaining_ttl, 50);
+}
