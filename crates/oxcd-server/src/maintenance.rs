@@ -76,3 +76,31 @@ impl EtcdServer {
         Ok(())
     }
 }
+
+impl EtcdServer {
+    /// A consistent copy of the whole store, for `etcdctl snapshot save`: the database padded
+    /// to a multiple of 512 bytes, as etcd's clients expect of a database file, followed by
+    /// its SHA-256, which they check.
+    pub async fn snapshot_blob(&self) -> Result<bytes::Bytes, ServerError> {
+        let store = self.store.get();
+        let tmp = store
+            .path()
+            .with_extension(format!("snapshot-{}", self.next_request_id()));
+        let data = tokio::task::spawn_blocking(move || {
+            let res = store.export_to(&tmp).map_err(|e| e.to_string());
+            let data = res.and_then(|()| std::fs::read(&tmp).map_err(|e| e.to_string()));
+            let _ = std::fs::remove_file(&tmp);
+            data
+        })
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))?
+        .map_err(ServerError::Internal)?;
+        let mut data = data;
+        let padded = data.len().div_ceil(512) * 512;
+        data.resize(padded, 0);
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&data);
+        data.extend_from_slice(&digest);
+        Ok(bytes::Bytes::from(data))
+    }
+}

@@ -12,6 +12,9 @@ use oxcd_proto::etcdserverpb::{
 use oxcd_server::EtcdServer;
 use tonic::{Request, Response, Status};
 
+/// etcd streams snapshots in 32 KiB pieces.
+const SNAPSHOT_CHUNK_BYTES: usize = 32 * 1024;
+
 pub struct MaintenanceService {
     pub server: Arc<EtcdServer>,
 }
@@ -101,7 +104,23 @@ impl Maintenance for MaintenanceService {
         &self,
         _req: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(Status::unimplemented("snapshot is not supported yet"))
+        let blob = self.server.snapshot_blob().await.map_err(super::status)?;
+        let header = self
+            .server
+            .header(self.server.store.get().current_revision());
+        let total = blob.len();
+        let chunks: Vec<Result<SnapshotResponse, Status>> = (0..total)
+            .step_by(SNAPSHOT_CHUNK_BYTES)
+            .map(|start| {
+                let end = (start + SNAPSHOT_CHUNK_BYTES).min(total);
+                Ok(SnapshotResponse {
+                    header: Some(header),
+                    remaining_bytes: (total - end) as u64,
+                    blob: blob.slice(start..end),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 
     async fn move_leader(
