@@ -21,7 +21,8 @@ pub fn routes(server: Arc<EtcdServer>) -> Router {
 }
 
 async fn health(State(server): State<Arc<EtcdServer>>) -> Response {
-    let healthy = server.raft.status.leader() != 0
+    let healthy = !server.alarms.any()
+        && server.raft.status.leader() != 0
         && matches!(
             tokio::time::timeout(HEALTH_READ_TIMEOUT, server.linearizable_read()).await,
             Ok(Ok(()))

@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     consistent_index: AtomicU64,
     consistent_term: AtomicU64,
     durable_index: AtomicU64,
+    /// Bytes of live data and metadata as of the last durable commit (the space quota's view).
+    pub(crate) used_bytes: AtomicU64,
 }
 
 impl Inner {
@@ -87,8 +89,12 @@ impl KvStore {
         let db = Database::builder()
             .set_cache_size(opts.cache_size)
             .create(path)?;
+        let mut used = 0;
         let meta = {
             let txn = db.begin_write()?;
+            if let Ok(stats) = txn.stats() {
+                used = stats.stored_bytes() + stats.metadata_bytes();
+            }
             let meta = {
                 txn.open_table(REVISIONS)?;
                 txn.open_table(LATEST)?;
@@ -120,6 +126,7 @@ impl KvStore {
             consistent_index: AtomicU64::new(meta.consistent_index),
             consistent_term: AtomicU64::new(meta.consistent_term),
             durable_index: AtomicU64::new(meta.consistent_index),
+            used_bytes: AtomicU64::new(used),
         };
         tracing::debug!(path = %path.display(), ?meta, "opened mvcc store");
         Ok(KvStore {
@@ -169,6 +176,12 @@ impl KvStore {
         std::fs::metadata(&self.inner.path)
             .map(|m| m.len())
             .unwrap_or(0)
+    }
+
+    /// Bytes of live data and metadata (not free pages) as of the last durable commit: what
+    /// `--quota-backend-bytes` limits, and what compaction gives back.
+    pub fn used_bytes(&self) -> u64 {
+        self.inner.used_bytes.load(Ordering::Acquire)
     }
 
     /// The path of the database file.

@@ -340,6 +340,16 @@ impl WriteBatch {
             Durability::None
         };
         self.txn.set_durability(durability)?;
+        // Measuring walks redb's allocator state, so only durable commits (every ~100 ms)
+        // refresh the figure the space quota is checked against.
+        if durable {
+            if let Ok(stats) = self.txn.stats() {
+                self.inner.used_bytes.store(
+                    stats.stored_bytes() + stats.metadata_bytes(),
+                    std::sync::atomic::Ordering::Release,
+                );
+            }
+        }
         self.txn.commit()?;
         self.inner.publish(&meta, durable);
         Ok(())

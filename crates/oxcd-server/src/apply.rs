@@ -77,6 +77,7 @@ pub struct Applier {
     pub events: Arc<dyn EventSink>,
     /// Leases: lease requests, attach/detach of keys, promotion of the leader's lessor.
     pub lessor: Arc<crate::lease::Lessor>,
+    pub alarms: Arc<crate::alarms::Alarms>,
     pub conf_state: ConfState,
     pub applied_index: u64,
     pub applied_term: u64,
@@ -215,7 +216,13 @@ impl Applier {
     ) -> Result<(), String> {
         if let Ok(req) = InternalRaftRequest::decode(entry.data.as_ref()) {
             let id = req.header.as_ref().map(|h| h.id).unwrap_or(req.id);
-            let outcome = kv_ops::apply_internal(batch, req, events, &self.lessor)?;
+            let outcome = if let Some(alarm) = req.alarm.as_ref() {
+                ApplyOutcome::Alarm(self.alarms.apply(batch, alarm)?)
+            } else if self.alarms.refuses(&req) {
+                ApplyOutcome::Refused(ServerError::NoSpace)
+            } else {
+                kv_ops::apply_internal(batch, req, events, &self.lessor)?
+            };
             outcomes.push((id, outcome));
             return Ok(());
         }
@@ -397,6 +404,7 @@ impl Applier {
         let file = self.snap_dir.join(format!("{:016x}.snap.db", meta.index));
         tracing::info!(index = meta.index, "applying snapshot database");
         self.store.replace_from(&file)?;
+        self.alarms.reload(&self.store.get())?;
         self.events
             .store_replaced(self.store.get().current_revision());
         self.lessor.recover(&self.store.get())?;

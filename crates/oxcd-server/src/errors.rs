@@ -34,6 +34,8 @@ pub enum ServerError {
     NotEnoughStarted,
     #[error("etcdserver: given member URLs are invalid")]
     MemberBadUrls,
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
     #[error("etcdserver: not leader")]
     NotLeader,
     #[error("etcdserver: bad leader transferee")]
@@ -52,7 +54,7 @@ impl ServerError {
             | ServerError::NoLeader
             | ServerError::Stopped
             | ServerError::LeaderChanged => Code::Unavailable,
-            ServerError::TooManyRequests => Code::ResourceExhausted,
+            ServerError::TooManyRequests | ServerError::NoSpace => Code::ResourceExhausted,
             ServerError::MemberExist
             | ServerError::PeerUrlExist
             | ServerError::MemberNotLearner

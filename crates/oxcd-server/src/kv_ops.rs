@@ -28,6 +28,10 @@ pub enum ApplyOutcome {
     V2,
     /// A configuration change was applied (Ok) or refused by the membership rules.
     ConfChange(Result<(), ServerError>),
+    /// An alarm request was applied; the alarms it concerns.
+    Alarm(Vec<oxcd_proto::etcdserverpb::AlarmMember>),
+    /// The request was committed but refused (a write while the NOSPACE alarm is active).
+    Refused(ServerError),
     /// Raft refused the proposal before it reached the log.
     Dropped,
     /// A request kind this member does not implement yet.
@@ -40,6 +44,7 @@ impl ApplyOutcome {
             ApplyOutcome::Error(e) => ServerError::Kv(e),
             ApplyOutcome::LeaseError(e) => ServerError::Lease(e),
             ApplyOutcome::Dropped => ServerError::NoLeader,
+            ApplyOutcome::Refused(e) => e,
             _ => ServerError::Internal("unexpected apply result".into()),
         }
     }

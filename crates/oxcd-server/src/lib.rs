@@ -7,7 +7,9 @@
 //! response. Path of a linearizable read: `EtcdServer::range` → `ReadIndexer` (one ReadIndex
 //! round per batch of reads) → wait for the applied index → read a consistent store view.
 
+mod alarms;
 mod apply;
+pub mod concurrency;
 mod conf_change;
 pub mod errors;
 mod http_client;
@@ -29,6 +31,7 @@ mod transport_events;
 mod wait;
 pub mod watch;
 
+pub use alarms::alarm_name;
 pub use errors::ServerError;
 pub use kv_ops::ApplyOutcome;
 pub use maintenance::KvHash;

@@ -34,6 +34,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Refuse membership changes that would leave too few working voters (`--strict-reconfig-check`).
     pub strict_reconfig_check: bool,
+    /// `--quota-backend-bytes`, defaulted: writes that would grow the store past it raise NOSPACE.
+    pub quota_backend_bytes: u64,
 }
 
 pub struct EtcdServer {
@@ -52,6 +54,8 @@ pub struct EtcdServer {
     pub lessor: Arc<crate::lease::Lessor>,
     /// The peer transport: who is reachable, and where the leader is.
     pub transport: Arc<crate::peer::PeerTransport>,
+    /// Active alarms (NOSPACE, CORRUPT).
+    pub alarms: Arc<crate::alarms::Alarms>,
     next_id: AtomicU64,
 }
 
@@ -80,6 +84,7 @@ impl EtcdServer {
         watch: Arc<crate::watch::WatchHub>,
         lessor: Arc<crate::lease::Lessor>,
         transport: Arc<crate::peer::PeerTransport>,
+        alarms: Arc<crate::alarms::Alarms>,
     ) -> Self {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -101,6 +106,7 @@ impl EtcdServer {
             watch,
             lessor,
             transport,
+            alarms,
             next_id: AtomicU64::new(first_id),
         }
     }
@@ -155,6 +161,7 @@ impl EtcdServer {
 
     pub async fn put(&self, req: PutRequest) -> Result<PutResponse, ServerError> {
         oxcd_mvcc::kv::validate_put(&req)?;
+        self.check_quota(req.key.len() + req.value.len()).await?;
         let r = InternalRaftRequest {
             put: Some(req),
             ..Default::default()
@@ -201,6 +208,7 @@ impl EtcdServer {
             self.fill(&mut resp.header);
             return Ok(resp);
         }
+        self.check_quota(req.encoded_len()).await?;
         let r = InternalRaftRequest {
             txn: Some(req),
             ..Default::default()
@@ -226,6 +234,34 @@ impl EtcdServer {
             }
             other => Err(other.into_error()),
         }
+    }
+
+    /// etcd's space quota: a write that would take the store past `--quota-backend-bytes`
+    /// raises the NOSPACE alarm (through raft, for the whole cluster) and is refused.
+    async fn check_quota(&self, cost: usize) -> Result<(), ServerError> {
+        use oxcd_proto::etcdserverpb::{alarm_request::AlarmAction, AlarmRequest, AlarmType};
+        if self.alarms.has(AlarmType::Nospace) {
+            return Err(ServerError::NoSpace);
+        }
+        let used = self.store.get().used_bytes();
+        if used + cost as u64 <= self.limits.quota_backend_bytes {
+            return Ok(());
+        }
+        tracing::warn!(
+            used,
+            quota = self.limits.quota_backend_bytes,
+            "backend quota exceeded"
+        );
+        let raise = InternalRaftRequest {
+            alarm: Some(AlarmRequest {
+                action: AlarmAction::Activate as i32,
+                member_id: self.id,
+                alarm: AlarmType::Nospace as i32,
+            }),
+            ..Default::default()
+        };
+        let _ = self.propose(raise).await;
+        Err(ServerError::NoSpace)
     }
 
     fn fill(&self, header: &mut Option<ResponseHeader>) {

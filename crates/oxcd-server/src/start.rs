@@ -589,6 +589,7 @@ async fn wire(
 
     let watch =
         crate::watch::WatchHub::new(store.clone(), crate::watch::WatchConfig::from_config(cfg));
+    let alarms = Arc::new(crate::alarms::Alarms::load(&store.get()).map_err(StartError)?);
     let applier = Applier {
         store: store.clone(),
         cluster: cluster.clone(),
@@ -602,6 +603,7 @@ async fn wire(
         }),
         events: watch.clone(),
         lessor: lessor.clone(),
+        alarms: alarms.clone(),
         conf_state: rec.conf_state,
         applied_index: rec.applied,
         applied_term: 0,
@@ -626,6 +628,7 @@ async fn wire(
             max_txn_ops: cfg.max_txn_ops as usize,
             request_timeout,
             strict_reconfig_check: cfg.strict_reconfig_check,
+            quota_backend_bytes: cfg.effective_quota_backend_bytes().max(0) as u64,
         },
         wait,
         reads,
@@ -633,6 +636,7 @@ async fn wire(
         watch,
         lessor,
         transport.clone(),
+        alarms,
     ));
 
     let attrs = Attributes {

@@ -25,12 +25,24 @@ type SnapshotStream =
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        let _ = req;
-        // No alarm can be raised yet, so every list is empty and every disarm a no-op.
+        use oxcd_proto::etcdserverpb::alarm_request::AlarmAction;
+        let req = req.into_inner();
+        let alarms = if req.action == AlarmAction::Get as i32 {
+            self.server.alarms.list()
+        } else {
+            let r = oxcd_proto::etcdserverpb::InternalRaftRequest {
+                alarm: Some(req),
+                ..Default::default()
+            };
+            match self.server.propose(r).await.map_err(super::status)? {
+                oxcd_server::ApplyOutcome::Alarm(list) => list,
+                other => return Err(super::status(other.into_error())),
+            }
+        };
         let rev = self.server.store.get().current_revision();
         Ok(Response::new(AlarmResponse {
             header: Some(self.server.header(rev)),
-            alarms: Vec::new(),
+            alarms,
         }))
     }
 
@@ -47,7 +59,7 @@ impl Maintenance for MaintenanceService {
             .read()
             .local()
             .is_some_and(|m| m.is_learner);
-        let mut errors = Vec::new();
+        let mut errors = self.server.alarms.status_errors();
         if st.leader == 0 {
             errors.push("etcdserver: no leader".to_string());
         }
