@@ -23,7 +23,10 @@ pub struct TlsSetup {
 fn host_list(urls: &[url::Url]) -> Vec<String> {
     let mut hosts: Vec<String> = urls
         .iter()
-        .filter_map(|u| u.host_str().map(|h| h.trim_matches(|c| c == '[' || c == ']').to_string()))
+        .filter_map(|u| {
+            u.host_str()
+                .map(|h| h.trim_matches(|c| c == '[' || c == ']').to_string())
+        })
         .collect();
     hosts.sort();
     hosts.dedup();
@@ -101,13 +104,18 @@ impl TlsSetup {
         let Some(info) = &self.client else {
             return Ok(None);
         };
-        let cfg = info.server_config().map_err(|e| StartError(e.to_string()))?;
+        let cfg = info
+            .server_config()
+            .map_err(|e| StartError(e.to_string()))?;
         Ok(Some(Arc::new(TlsAcceptor::new(cfg))))
     }
 
     /// The acceptor for https peer listeners; the peer port checks client certificate SANs
     /// against the remote address like etcd.
-    pub fn peer_acceptor(&self, skip_san_check: bool) -> Result<Option<Arc<TlsAcceptor>>, StartError> {
+    pub fn peer_acceptor(
+        &self,
+        skip_san_check: bool,
+    ) -> Result<Option<Arc<TlsAcceptor>>, StartError> {
         let Some(info) = &self.peer else {
             return Ok(None);
         };

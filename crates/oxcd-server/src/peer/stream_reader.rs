@@ -28,10 +28,7 @@ pub(crate) async fn run(transport: Arc<PeerTransport>, peer: u64) {
                     connected = false;
                     transport.set_active(peer, false);
                 } else if e != last_error {
-                    tracing::warn!(
-                        "failed to dial {} on stream Message ({e})",
-                        id_hex(peer)
-                    );
+                    tracing::warn!("failed to dial {} on stream Message ({e})", id_hex(peer));
                 }
                 last_error = e;
             }

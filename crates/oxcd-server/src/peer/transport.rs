@@ -279,7 +279,11 @@ impl PeerTransport {
     }
 
     /// POSTs an empty body to a peer and returns its status and text answer.
-    pub async fn post_text(&self, to: u64, path: &str) -> Result<(http::StatusCode, String), String> {
+    pub async fn post_text(
+        &self,
+        to: u64,
+        path: &str,
+    ) -> Result<(http::StatusCode, String), String> {
         use http_body_util::BodyExt;
         let mut last_err = String::from("no peer URL");
         for url in self.peer_urls(to) {
