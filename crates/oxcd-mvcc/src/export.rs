@@ -74,7 +74,8 @@ mod tests {
         let store = KvStore::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
         let mut b = store.write().unwrap();
         b.begin_request();
-        b.put(Bytes::from_static(b"a"), Bytes::from_static(b"1"), 0).unwrap();
+        b.put(Bytes::from_static(b"a"), Bytes::from_static(b"1"), 0)
+            .unwrap();
         b.end_request();
         b.put_aux("members", b"m1", b"{}").unwrap();
         b.set_consistent_index(9, 2);

@@ -59,11 +59,19 @@ async fn run(cfg: oxcd_bootstrap::Config) {
     };
     for (https, l) in peer_listeners {
         let acceptor = if https { peer_tls.clone() } else { None };
-        tokio::spawn(oxcd_server::serve::serve(l, started.peer_router.clone(), acceptor));
+        tokio::spawn(oxcd_server::serve::serve(
+            l,
+            started.peer_router.clone(),
+            acceptor,
+        ));
     }
     let router = oxcd_api::client_router(Arc::clone(&started.server));
     for (url, l) in client_listeners {
-        let acceptor = if url.scheme() == "https" { client_tls.clone() } else { None };
+        let acceptor = if url.scheme() == "https" {
+            client_tls.clone()
+        } else {
+            None
+        };
         let shown = url.as_str().trim_end_matches('/').to_string();
         if acceptor.is_some() {
             tracing::info!("ready to serve client requests on {shown} (TLS)");

@@ -30,7 +30,8 @@ fn to_proto(m: oxcd_server::membership::Member) -> Member {
 
 impl ClusterService {
     fn header(&self) -> oxcd_proto::etcdserverpb::ResponseHeader {
-        self.server.header(self.server.store.get().current_revision())
+        self.server
+            .header(self.server.store.get().current_revision())
     }
 }
 
