@@ -2,8 +2,10 @@
 //! [`status`], the one place where etcd's error messages become gRPC statuses.
 
 mod cluster;
+mod election;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
 mod unimplemented;
 mod watch;
@@ -46,6 +48,12 @@ pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
     let lease = LeaseServer::new(lease::LeaseService {
         server: server.clone(),
     });
+    let lock = LockServer::new(lock::LockService {
+        server: server.clone(),
+    });
+    let election = ElectionServer::new(election::ElectionService {
+        server: server.clone(),
+    });
     let stub = unimplemented::Unimplemented;
     tonic::service::Routes::new(kv)
         .add_service(cluster)
@@ -53,7 +61,7 @@ pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
         .add_service(watch)
         .add_service(lease)
         .add_service(AuthServer::new(stub))
-        .add_service(LockServer::new(stub))
-        .add_service(ElectionServer::new(stub))
+        .add_service(lock)
+        .add_service(election)
         .into_axum_router()
 }

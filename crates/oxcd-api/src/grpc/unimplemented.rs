@@ -1,18 +1,11 @@
 //! Services whose implementation comes in later work answer `Unimplemented`, so clients get a
 //! clear gRPC status instead of an HTTP 404.
 
-use std::pin::Pin;
-
-use futures::Stream;
 use oxcd_proto::etcdserverpb as pb;
-use oxcd_proto::v3electionpb as el;
-use oxcd_proto::v3lockpb as lk;
 use tonic::{Request, Response, Status};
 
 #[derive(Clone, Copy)]
 pub struct Unimplemented;
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 fn unimplemented<T>(what: &str) -> Result<Response<T>, Status> {
     Err(Status::unimplemented(format!(
@@ -51,18 +44,4 @@ stub_service!(pb::auth_server::Auth {
     fn role_delete: pb::AuthRoleDeleteRequest => pb::AuthRoleDeleteResponse;
     fn role_grant_permission: pb::AuthRoleGrantPermissionRequest => pb::AuthRoleGrantPermissionResponse;
     fn role_revoke_permission: pb::AuthRoleRevokePermissionRequest => pb::AuthRoleRevokePermissionResponse;
-});
-
-stub_service!(lk::lock_server::Lock {
-    fn lock: lk::LockRequest => lk::LockResponse;
-    fn unlock: lk::UnlockRequest => lk::UnlockResponse;
-});
-
-stub_service!(el::election_server::Election {
-    stream ObserveStream = BoxStream<el::LeaderResponse>;
-    fn campaign: el::CampaignRequest => el::CampaignResponse;
-    fn proclaim: el::ProclaimRequest => el::ProclaimResponse;
-    fn leader: el::LeaderRequest => el::LeaderResponse;
-    fn observe: el::LeaderRequest => BoxStream<el::LeaderResponse>;
-    fn resign: el::ResignRequest => el::ResignResponse;
 });
