@@ -12,33 +12,15 @@ use common::*;
 
 const CLUSTER: &str =
     "l0=http://127.0.0.61:2380,l1=http://127.0.0.62:2380,l2=http://127.0.0.63:2380";
-const READY: Duration = Duration::from_secs(30);
 
 fn start_cluster(dir: &Path) -> Vec<Member> {
-    let mut members: Vec<Member> = (0..3)
-        .map(|i| {
-            Member::static_member(
-                dir,
-                &format!("l{i}"),
-                &format!("127.0.0.6{}", i + 1),
-                CLUSTER,
-                "lease-cluster",
-            )
-        })
-        .collect();
-    for m in &mut members {
-        m.start();
-    }
-    for m in &members {
-        assert!(
-            m.wait_log("published", 1, READY)
-                && m.wait_log("enabled capabilities for version", 1, READY),
-            "{} did not become ready:\n{}",
-            m.name,
-            m.log_text()
-        );
-    }
-    members
+    start_static_cluster(
+        dir,
+        "l",
+        ["127.0.0.61", "127.0.0.62", "127.0.0.63"],
+        CLUSTER,
+        "lease-cluster",
+    )
 }
 
 /// Index of the current leader among `members` (only those in `alive` are asked).

@@ -21,36 +21,18 @@ use oxcd_proto::v3lockpb::{LockRequest, UnlockRequest};
 
 const CLUSTER: &str =
     "k0=http://127.0.0.91:2380,k1=http://127.0.0.92:2380,k2=http://127.0.0.93:2380";
-const READY: Duration = Duration::from_secs(30);
 /// How long a blocked contender is watched to make sure it stays blocked.
 const BLOCKED: Duration = Duration::from_millis(700);
 const SOON: Duration = Duration::from_secs(10);
 
 fn start_cluster(dir: &Path) -> Vec<Member> {
-    let mut members: Vec<Member> = (0..3)
-        .map(|i| {
-            Member::static_member(
-                dir,
-                &format!("k{i}"),
-                &format!("127.0.0.9{}", i + 1),
-                CLUSTER,
-                "lock-election-cluster",
-            )
-        })
-        .collect();
-    for m in &mut members {
-        m.start();
-    }
-    for m in &members {
-        assert!(
-            m.wait_log("published", 1, READY)
-                && m.wait_log("enabled capabilities for version", 1, READY),
-            "{} did not become ready:\n{}",
-            m.name,
-            m.log_text()
-        );
-    }
-    members
+    start_static_cluster(
+        dir,
+        "k",
+        ["127.0.0.91", "127.0.0.92", "127.0.0.93"],
+        CLUSTER,
+        "lock-election-cluster",
+    )
 }
 
 /// An etcdctl command running in the background, its output going to a file.

@@ -5,37 +5,22 @@ mod common;
 
 use std::time::Duration;
 
+use std::path::Path;
+
 use common::*;
 
 const CLUSTER: &str =
     "infra0=http://127.0.0.10:2380,infra1=http://127.0.0.11:2380,infra2=http://127.0.0.12:2380";
 const READY: Duration = Duration::from_secs(30);
 
-fn start_cluster(dir: &std::path::Path) -> Vec<Member> {
-    let mut members: Vec<Member> = (0..3)
-        .map(|i| {
-            Member::static_member(
-                dir,
-                &format!("infra{i}"),
-                &format!("127.0.0.1{i}"),
-                CLUSTER,
-                "etcd-cluster-1",
-            )
-        })
-        .collect();
-    for m in &mut members {
-        m.start();
-    }
-    for m in &members {
-        assert!(
-            m.wait_log("published", 1, READY)
-                && m.wait_log("enabled capabilities for version", 1, READY),
-            "{} did not become ready:\n{}",
-            m.name,
-            m.log_text()
-        );
-    }
-    members
+fn start_cluster(dir: &Path) -> Vec<Member> {
+    start_static_cluster(
+        dir,
+        "infra",
+        ["127.0.0.10", "127.0.0.11", "127.0.0.12"],
+        CLUSTER,
+        "etcd-cluster-1",
+    )
 }
 
 fn endpoints(members: &[Member]) -> String {

@@ -14,34 +14,16 @@ use common::*;
 
 const CLUSTER: &str =
     "w0=http://127.0.0.41:2380,w1=http://127.0.0.42:2380,w2=http://127.0.0.43:2380";
-const READY: Duration = Duration::from_secs(30);
 const SEEN: Duration = Duration::from_secs(15);
 
 fn start_cluster(dir: &Path) -> Vec<Member> {
-    let mut members: Vec<Member> = (0..3)
-        .map(|i| {
-            Member::static_member(
-                dir,
-                &format!("w{i}"),
-                &format!("127.0.0.4{}", i + 1),
-                CLUSTER,
-                "watch-cluster",
-            )
-        })
-        .collect();
-    for m in &mut members {
-        m.start();
-    }
-    for m in &members {
-        assert!(
-            m.wait_log("published", 1, READY)
-                && m.wait_log("enabled capabilities for version", 1, READY),
-            "{} did not become ready:\n{}",
-            m.name,
-            m.log_text()
-        );
-    }
-    members
+    start_static_cluster(
+        dir,
+        "w",
+        ["127.0.0.41", "127.0.0.42", "127.0.0.43"],
+        CLUSTER,
+        "watch-cluster",
+    )
 }
 
 /// A running `etcdctl watch`, its output going to files.

@@ -246,7 +246,10 @@ async fn election_campaign_proclaim_observe_resign() {
         .unwrap()
         .unwrap();
     let kv = first.kv.unwrap();
-    assert_eq!((kv.key.clone(), kv.value.clone()), (leader1.key.clone(), b("v1")));
+    assert_eq!(
+        (kv.key.clone(), kv.value.clone()),
+        (leader1.key.clone(), b("v1"))
+    );
 
     let l = s.election_leader(b("e")).await.unwrap();
     assert_eq!(l.kv.unwrap().value, b("v1"));

@@ -103,6 +103,39 @@ impl Drop for Member {
     }
 }
 
+/// Starts a three-member static cluster (members `<prefix>0..2` on `ips`, whose
+/// `--initial-cluster` is `initial_cluster`) and waits until every member is ready, as the e2e
+/// harness does.
+pub fn start_static_cluster(
+    dir: &Path,
+    prefix: &str,
+    ips: [&str; 3],
+    initial_cluster: &str,
+    token: &str,
+) -> Vec<Member> {
+    let ready = Duration::from_secs(30);
+    let mut members: Vec<Member> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            Member::static_member(dir, &format!("{prefix}{i}"), ip, initial_cluster, token)
+        })
+        .collect();
+    for m in &mut members {
+        m.start();
+    }
+    for m in &members {
+        assert!(
+            m.wait_log("published", 1, ready)
+                && m.wait_log("enabled capabilities for version", 1, ready),
+            "{} did not become ready:\n{}",
+            m.name,
+            m.log_text()
+        );
+    }
+    members
+}
+
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
