@@ -407,12 +407,18 @@ impl<E: NodeEvents> RaftNode<E> {
     }
 
     /// Writes entries and the hard state with a single fdatasync. A hard state whose only change
-    /// is the commit index is not written on its own: commit can be recovered from the quorum.
+    /// is the commit index is written without a sync: commit can be recovered from the quorum.
     fn persist(&mut self, hs: Option<&HardState>, entries: &[Entry]) -> Result<(), String> {
         let vote_changed = hs.is_some_and(|h| {
             h.term != self.last_hard_state.term || h.vote != self.last_hard_state.vote
         });
         if entries.is_empty() && !vote_changed {
+            if let Some(h) = hs.filter(|h| h.commit > self.last_hard_state.commit) {
+                self.wal
+                    .save_commit(h)
+                    .map_err(|e| format!("failed to write the WAL: {e}"))?;
+                self.last_hard_state = h.clone();
+            }
             return Ok(());
         }
         let hs_to_write = hs.cloned().unwrap_or_else(|| {

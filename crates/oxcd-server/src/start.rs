@@ -110,7 +110,10 @@ pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, 
             tracing::info!(
                 "the server is already initialized as member before, starting as etcd member..."
             );
-            restart(&p)?
+            let store = StoreHandle::open(&p.db).map_err(StartError)?;
+            let applied = store.get().consistent_index();
+            drop(store);
+            restart(&p, cfg.force_new_cluster, applied)?
         }
         Plan::New(initial) => bootstrap_new(cfg, &p, initial, peer_tls.clone()).await?,
         Plan::Join(initial) => join_existing(cfg, &p, initial, peer_tls.clone()).await?,
@@ -127,7 +130,9 @@ pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, 
     wire(cfg, p, recovered, store, cluster, peer_tls).await
 }
 
-fn restart(p: &Paths) -> Result<Recovered, StartError> {
+/// `applied` is the backend's consistent index: those entries were committed, even if the
+/// hard state in the WAL (whose commit-only updates are not synced) says less.
+fn restart(p: &Paths, force_new_cluster: bool, applied: u64) -> Result<Recovered, StartError> {
     let snapshotter = oxcd_wal::Snapshotter::new(&p.snap);
     let snap = snapshotter
         .load_newest()
@@ -136,8 +141,9 @@ fn restart(p: &Paths) -> Result<Recovered, StartError> {
         .as_ref()
         .map(|s| (s.get_metadata().index, s.get_metadata().term))
         .unwrap_or((0, 0));
-    let (wal, contents) = oxcd_wal::Wal::open(&p.wal, oxcd_wal::WalSnapshot { index, term })
-        .map_err(|e| StartError(format!("failed to open the WAL: {e}")))?;
+    let (mut wal, mut contents) =
+        oxcd_wal::Wal::open(&p.wal, oxcd_wal::WalSnapshot { index, term })
+            .map_err(|e| StartError(format!("failed to open the WAL: {e}")))?;
     let meta = Metadata::decode(contents.metadata.as_slice())
         .map_err(|e| StartError(format!("bad WAL metadata: {e}")))?;
     let mut log = LogStore::default();
@@ -146,22 +152,14 @@ fn restart(p: &Paths) -> Result<Recovered, StartError> {
         log.restore_snapshot_point(s.get_metadata().clone());
         conf_state = s.get_metadata().get_conf_state().clone();
     }
+    let last_in_wal = contents.entries.last().map(|e| e.index).unwrap_or(index);
+    contents.hard_state.commit = contents.hard_state.commit.max(applied.min(last_in_wal));
+    if force_new_cluster {
+        force_single_member(&mut wal, &mut contents, &conf_state, meta.node_id)?;
+    }
     // Bootstrap conf changes are in the log; raft's view is rebuilt by re-applying them, but
     // raft-rs needs the voters up front to start, so derive them from the log as well.
-    let mut voters: Vec<u64> = conf_state.voters.clone();
-    for e in &contents.entries {
-        if e.get_entry_type() == EntryType::EntryConfChange {
-            if let Ok(cc) = ConfChange::decode(e.data.as_ref()) {
-                match cc.kind() {
-                    Some(ChangeType::Add) if !voters.contains(&cc.node_id) => {
-                        voters.push(cc.node_id)
-                    }
-                    Some(ChangeType::Remove) => voters.retain(|v| *v != cc.node_id),
-                    _ => {}
-                }
-            }
-        }
-    }
+    let (voters, _) = members_in_log(&conf_state, &contents.entries);
     log.append(&contents.entries)
         .map_err(|e| StartError(format!("the WAL's entries do not follow its snapshot: {e}")))?;
     if conf_state.voters.is_empty() {
@@ -187,6 +185,87 @@ fn restart(p: &Paths) -> Result<Recovered, StartError> {
         fresh: false,
         remotes: Vec::new(),
     })
+}
+
+/// The voters and learners after the conf changes in `entries`, starting from `conf_state`.
+fn members_in_log(conf_state: &ConfState, entries: &[Entry]) -> (Vec<u64>, Vec<u64>) {
+    let mut voters: Vec<u64> = conf_state.voters.clone();
+    let mut learners: Vec<u64> = conf_state.learners.clone();
+    for e in entries {
+        if e.get_entry_type() != EntryType::EntryConfChange {
+            continue;
+        }
+        let Ok(cc) = ConfChange::decode(e.data.as_ref()) else {
+            continue;
+        };
+        let id = cc.node_id;
+        match cc.kind() {
+            Some(ChangeType::Add) => {
+                learners.retain(|v| *v != id);
+                if !voters.contains(&id) {
+                    voters.push(id);
+                }
+            }
+            Some(ChangeType::AddLearner) if !learners.contains(&id) => learners.push(id),
+            Some(ChangeType::Remove) => {
+                voters.retain(|v| *v != id);
+                learners.retain(|v| *v != id);
+            }
+            _ => {}
+        }
+    }
+    (voters, learners)
+}
+
+/// `--force-new-cluster`: drop what was never committed and append committed removals of every
+/// other member, so that this member alone forms the cluster (with all its data) on start.
+fn force_single_member(
+    wal: &mut oxcd_wal::Wal,
+    contents: &mut oxcd_wal::WalContents,
+    conf_state: &ConfState,
+    local: u64,
+) -> Result<(), StartError> {
+    let commit = contents.hard_state.commit;
+    contents.entries.retain(|e| e.index <= commit);
+    let (voters, learners) = members_in_log(conf_state, &contents.entries);
+    let mut next = contents
+        .entries
+        .last()
+        .map(|e| e.index)
+        .unwrap_or(commit)
+        .max(commit)
+        + 1;
+    let term = contents.hard_state.term;
+    let mut removals = Vec::new();
+    for id in voters
+        .iter()
+        .chain(learners.iter())
+        .filter(|id| **id != local)
+    {
+        let cc = ConfChange::new(ChangeType::Remove, *id, Bytes::new());
+        let mut e = Entry::default();
+        e.set_entry_type(EntryType::EntryConfChange);
+        e.term = term;
+        e.index = next;
+        e.data = Bytes::from(cc.encode_to_vec());
+        next += 1;
+        removals.push(e);
+    }
+    if removals.is_empty() {
+        return Ok(());
+    }
+    let mut hs = contents.hard_state.clone();
+    hs.commit = next - 1;
+    wal.save(Some(&hs), &removals)
+        .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))?;
+    tracing::warn!(
+        "forcing a new cluster: removing {} other member(s) at index {}",
+        removals.len(),
+        hs.commit
+    );
+    contents.entries.extend(removals);
+    contents.hard_state = hs;
+    Ok(())
 }
 
 async fn bootstrap_new(

@@ -377,6 +377,22 @@ impl Wal {
         hard_state: Option<&HardState>,
         entries: &[Entry],
     ) -> Result<(), WalError> {
+        self.save_with(hard_state, entries, true)
+    }
+
+    /// Records a hard state whose only change is the commit index, without fdatasync (like
+    /// etcd): the commit index can always be recovered from a quorum, but keeping it current in
+    /// the page cache means a restart after a process crash knows what it had applied.
+    pub fn save_commit(&mut self, hard_state: &HardState) -> Result<(), WalError> {
+        self.save_with(Some(hard_state), &[], false)
+    }
+
+    fn save_with(
+        &mut self,
+        hard_state: Option<&HardState>,
+        entries: &[Entry],
+        must_sync: bool,
+    ) -> Result<(), WalError> {
         self.check_usable()?;
         let hard_state = hard_state.filter(|h| !is_empty_hard_state(h));
         if hard_state.is_none() && entries.is_empty() {
@@ -411,10 +427,12 @@ impl Wal {
         if let Some(hs) = hard_state {
             self.state = hs.clone();
         }
-        let r = if self.tail_off < self.segment_size {
+        let r = if self.tail_off >= self.segment_size {
+            self.cut()
+        } else if must_sync {
             self.sync_tail()
         } else {
-            self.cut()
+            Ok(())
         };
         self.poison_on_err(r)
     }
