@@ -35,6 +35,11 @@ pub enum ApplyJob {
         snapshot: Option<Snapshot>,
         entries: Vec<Entry>,
     },
+    /// Rewrites the backend file without free pages. Done here, between batches, because the
+    /// applier is the only writer: nothing can change while the copy is made.
+    Defragment {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// Where the changes of each applied batch go, in revision order, after the batch committed:
@@ -96,7 +101,13 @@ impl Applier {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
             };
-            let ApplyJob::Entries { snapshot, entries } = job;
+            let (snapshot, entries) = match job {
+                ApplyJob::Entries { snapshot, entries } => (snapshot, entries),
+                ApplyJob::Defragment { reply } => {
+                    let _ = reply.send(self.defragment());
+                    continue;
+                }
+            };
             let result = (|| {
                 if let Some(snap) = snapshot {
                     self.install_snapshot(&snap)?;
@@ -396,6 +407,24 @@ impl Applier {
         if self.raft.try_send(Command::SnapshotPoint { meta }).is_ok() {
             self.last_snapshot_index = self.applied_index;
         }
+    }
+
+    /// Copies the store into a fresh file (a copy holds no free pages) and swaps it in. Readers
+    /// that still hold the old store finish on the old file.
+    fn defragment(&mut self) -> Result<(), String> {
+        let store = self.store.get();
+        let before = store.size_bytes();
+        let tmp = store.path().with_extension("defrag");
+        store.export_to(&tmp).map_err(|e| e.to_string())?;
+        drop(store);
+        self.store.replace_from(&tmp)?;
+        self.last_durable = Instant::now();
+        tracing::info!(
+            before,
+            after = self.store.get().size_bytes(),
+            "finished defragmenting the backend"
+        );
+        Ok(())
     }
 
     /// Replaces the whole state machine with the database the leader sent along with `snap`.

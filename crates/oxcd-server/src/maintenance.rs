@@ -9,6 +9,19 @@ use crate::errors::ServerError;
 use crate::membership::id_hex;
 use crate::server::EtcdServer;
 
+impl EtcdServer {
+    /// `etcdctl defrag`: the applier rewrites the backend between two batches.
+    pub async fn defragment(&self) -> Result<(), ServerError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.apply_tx
+            .send(crate::apply::ApplyJob::Defragment { reply })
+            .map_err(|_| ServerError::Stopped)?;
+        rx.await
+            .map_err(|_| ServerError::Stopped)?
+            .map_err(ServerError::Internal)
+    }
+}
+
 pub struct KvHash {
     pub hash: u32,
     pub revision: i64,

@@ -54,6 +54,8 @@ pub struct EtcdServer {
     pub lessor: Arc<crate::lease::Lessor>,
     /// The peer transport: who is reachable, and where the leader is.
     pub transport: Arc<crate::peer::PeerTransport>,
+    /// The applier's queue, for work that must not interleave with applying (defragment).
+    pub(crate) apply_tx: std::sync::mpsc::Sender<crate::apply::ApplyJob>,
     /// Active alarms (NOSPACE, CORRUPT).
     pub alarms: Arc<crate::alarms::Alarms>,
     next_id: AtomicU64,
@@ -85,6 +87,7 @@ impl EtcdServer {
         lessor: Arc<crate::lease::Lessor>,
         transport: Arc<crate::peer::PeerTransport>,
         alarms: Arc<crate::alarms::Alarms>,
+        apply_tx: std::sync::mpsc::Sender<crate::apply::ApplyJob>,
     ) -> Self {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -107,6 +110,7 @@ impl EtcdServer {
             lessor,
             transport,
             alarms,
+            apply_tx,
             next_id: AtomicU64::new(first_id),
         }
     }

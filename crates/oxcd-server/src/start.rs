@@ -598,6 +598,7 @@ async fn wire(
     );
     let (leader_tx, leader_rx) = watch::channel((0u64, false));
     let (apply_tx, apply_rx) = std::sync::mpsc::channel();
+    let defrag_tx = apply_tx.clone();
     let transport_cell: Arc<OnceLock<Arc<PeerTransport>>> = Arc::new(OnceLock::new());
     let seen_leader = Arc::new(AtomicBool::new(false));
     let lessor = Arc::new(crate::lease::Lessor::new(
@@ -716,6 +717,7 @@ async fn wire(
         lessor,
         transport.clone(),
         alarms,
+        defrag_tx,
     ));
 
     let attrs = Attributes {

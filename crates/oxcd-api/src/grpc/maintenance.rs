@@ -81,6 +81,7 @@ impl Maintenance for MaintenanceService {
         &self,
         _req: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        self.server.defragment().await.map_err(super::status)?;
         let rev = self.server.store.get().current_revision();
         Ok(Response::new(DefragmentResponse {
             header: Some(self.server.header(rev)),
