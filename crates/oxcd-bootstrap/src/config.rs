@@ -159,6 +159,8 @@ pub struct Config {
     pub initial_cluster_token: String,
     pub initial_cluster_state: ClusterState,
     pub strict_reconfig_check: bool,
+    /// oxcd's own: the leader promotes a caught-up learner without waiting for an operator.
+    pub experimental_auto_promote_learners: bool,
     pub pre_vote: bool,
     pub enable_v2: bool,
     pub auto_compaction_retention: String,
@@ -273,6 +275,7 @@ impl Default for Config {
             initial_cluster_token: DEFAULT_INITIAL_CLUSTER_TOKEN.to_string(),
             initial_cluster_state: ClusterState::New,
             strict_reconfig_check: true,
+            experimental_auto_promote_learners: false,
             pre_vote: false,
             enable_v2: false,
             auto_compaction_retention: DEFAULT_AUTO_COMPACTION_RETENTION.to_string(),

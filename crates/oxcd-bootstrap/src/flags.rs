@@ -121,6 +121,7 @@ pub static FLAGS: &[FlagSpec] = &[
     f(CLUSTER, "discovery-srv", Kind::Str, "", "DNS domain whose SRV records describe the cluster."),
     f(CLUSTER, "discovery-srv-name", Kind::Str, "", "Suffix of the SRV service name used for DNS discovery."),
     f(CLUSTER, "strict-reconfig-check", Kind::Bool, "true", "Refuse membership changes that could lose quorum."),
+    f(CLUSTER, "experimental-auto-promote-learners", Kind::Bool, "false", "Promote a learner to a voting member once it has caught up with the leader (oxcd)."),
     f(CLUSTER, "pre-vote", Kind::Bool, "false", "Run the raft pre-vote phase before elections."),
     f(CLUSTER, "auto-compaction-retention", Kind::Str, "0", "History to keep when compacting automatically (0 disables)."),
     f(CLUSTER, "auto-compaction-mode", Kind::Str, "periodic", "'periodic' (retention is a duration) or 'revision' (a revision count)."),
@@ -321,6 +322,9 @@ pub fn assign(cfg: &mut Config, name: &str, v: Value) {
         ("discovery-srv", v) => cfg.discovery_srv = s(v),
         ("discovery-srv-name", v) => cfg.discovery_srv_name = s(v),
         ("strict-reconfig-check", Bool(b)) => cfg.strict_reconfig_check = b,
+        ("experimental-auto-promote-learners", Bool(b)) => {
+            cfg.experimental_auto_promote_learners = b
+        }
         ("pre-vote", Bool(b)) => cfg.pre_vote = b,
         ("auto-compaction-retention", v) => cfg.auto_compaction_retention = s(v),
         ("auto-compaction-mode", v) => cfg.auto_compaction_mode = s(v),

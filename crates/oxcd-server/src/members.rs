@@ -246,3 +246,34 @@ fn normalize_urls(urls: &[String]) -> Result<Vec<String>, ServerError> {
     out.sort();
     Ok(out)
 }
+
+/// `--experimental-auto-promote-learners`: while this member leads, promote every learner that
+/// has caught up (the same test as a manual promotion), one at a time.
+pub async fn auto_promote_learners(server: std::sync::Arc<EtcdServer>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if !server.raft.status.is_leader() {
+            continue;
+        }
+        let learners: Vec<u64> = server
+            .cluster
+            .read()
+            .members
+            .values()
+            .filter(|m| m.is_learner)
+            .map(|m| m.id)
+            .collect();
+        for id in learners {
+            if !server.learner_in_sync(id).await {
+                continue;
+            }
+            match server.member_promote(id).await {
+                Ok(_) => tracing::info!("promoted learner {} to a voting member", id_hex(id)),
+                Err(e) => {
+                    tracing::debug!(member = %id_hex(id), error = %e, "automatic promotion deferred")
+                }
+            }
+        }
+    }
+}

@@ -730,6 +730,9 @@ async fn wire(
     };
     tokio::spawn(publish(server.clone(), attrs));
     tokio::spawn(decide_cluster_version(server.clone(), leader_rx));
+    if cfg.experimental_auto_promote_learners {
+        tokio::spawn(crate::members::auto_promote_learners(server.clone()));
+    }
     tokio::spawn(crate::lease::run(server.clone()));
 
     let peer_router = crate::peer::handlers::router(PeerContext {

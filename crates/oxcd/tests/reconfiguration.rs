@@ -272,3 +272,51 @@ async fn grow_to_five_and_shrink_to_three_under_load() {
         );
     }
 }
+
+/// `--experimental-auto-promote-learners`: a learner that has caught up becomes a voter
+/// without an operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caught_up_learner_is_promoted_automatically() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipa = "127.0.0.125";
+    let ipb = "127.0.0.126";
+    let first = format!("a0=http://{ipa}:2380");
+    let mut a = Member::static_member(dir.path(), "a0", ipa, &first, "auto-promote");
+    a.args.push("--experimental-auto-promote-learners".into());
+    a.start();
+    assert!(
+        a.wait_log("published", 1, Duration::from_secs(30)),
+        "{}",
+        a.log_text()
+    );
+    let mut c = ClusterClient::connect(a.client_url()).await.unwrap();
+    c.member_add(MemberAddRequest {
+        peer_ur_ls: vec![format!("http://{ipb}:2380")],
+        is_learner: true,
+    })
+    .await
+    .unwrap();
+    let initial = format!("{first},a1=http://{ipb}:2380");
+    let mut b = Member::static_member(dir.path(), "a1", ipb, &initial, "auto-promote");
+    let pos = b
+        .args
+        .iter()
+        .position(|x| x == "--initial-cluster-state")
+        .unwrap();
+    b.args[pos + 1] = "existing".into();
+    b.start();
+    let mut promoted = false;
+    for _ in 0..200 {
+        let list = c
+            .member_list(MemberListRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if list.members.len() == 2 && list.members.iter().all(|m| !m.is_learner) {
+            promoted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(promoted, "{}\n{}", a.log_text(), b.log_text());
+}
