@@ -194,7 +194,13 @@ impl Applier {
             batch.set_consistent_index(last.0, last.1);
         }
         let due_snapshot = last.0.saturating_sub(self.last_snapshot_index) >= self.snapshot_count;
-        let durable = due_snapshot || self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
+        // A compaction frees space: commit it durably so the space quota sees it at once (an
+        // operator disarming NOSPACE right after compacting must not trip it again).
+        let compacted = outcomes
+            .iter()
+            .any(|(_, o)| matches!(o, ApplyOutcome::Compaction(_)));
+        let durable =
+            due_snapshot || compacted || self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
         batch.commit(durable).map_err(|e| e.to_string())?;
         if durable {
             self.last_durable = Instant::now();
