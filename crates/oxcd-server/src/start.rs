@@ -288,15 +288,7 @@ async fn bootstrap_new(
     let cluster_id = initial.cluster_id;
     check_peers_before_bootstrap(&initial, local_id, cluster_id, peer_tls).await?;
 
-    std::fs::create_dir_all(&p.snap)
-        .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
-    let metadata = Metadata {
-        node_id: local_id,
-        cluster_id,
-    }
-    .encode_to_vec();
-    let mut wal = oxcd_wal::Wal::create(&p.wal, &metadata)
-        .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))?;
+    let mut wal = create_member_wal(p, local_id, cluster_id)?;
     let mut entries = Vec::new();
     let mut ids: Vec<u64> = Vec::new();
     for (i, m) in initial.members.iter().enumerate() {
@@ -421,15 +413,7 @@ async fn join_existing(
             id_hex(cluster_id)
         )));
     };
-    std::fs::create_dir_all(&p.snap)
-        .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
-    let metadata = Metadata {
-        node_id: local_id,
-        cluster_id,
-    }
-    .encode_to_vec();
-    let wal = oxcd_wal::Wal::create(&p.wal, &metadata)
-        .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))?;
+    let wal = create_member_wal(p, local_id, cluster_id)?;
     tracing::info!(
         "joining cluster {} as member {} ({})",
         id_hex(cluster_id),
@@ -446,6 +430,24 @@ async fn join_existing(
         fresh: true,
         remotes: existing.into_iter().filter(|m| m.id != local_id).collect(),
     })
+}
+
+/// The member's directories and a new WAL whose metadata names this member and its cluster
+/// (etcd's `etcdserverpb.Metadata`, read back on every restart).
+fn create_member_wal(
+    p: &Paths,
+    local_id: u64,
+    cluster_id: u64,
+) -> Result<oxcd_wal::Wal, StartError> {
+    std::fs::create_dir_all(&p.snap)
+        .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
+    let metadata = Metadata {
+        node_id: local_id,
+        cluster_id,
+    }
+    .encode_to_vec();
+    oxcd_wal::Wal::create(&p.wal, &metadata)
+        .map_err(|e| StartError(format!("cannot write to WAL directory: {e}")))
 }
 
 /// Asks the other initial members who they are before creating anything: a running cluster
