@@ -105,22 +105,26 @@ pub fn plan(cfg: &Config) -> Result<Plan, StartError> {
 pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, StartError> {
     let peer_tls = tls.peer_client_config()?;
     let p = paths(cfg);
-    let recovered = match plan {
+    // The backend is opened once: a restart needs its consistent index before reading the
+    // WAL, and new members create it after their WAL (the store creates its directory).
+    let (recovered, store) = match plan {
         Plan::Restart => {
             tracing::info!(
                 "the server is already initialized as member before, starting as etcd member..."
             );
             let store = StoreHandle::open(&p.db).map_err(StartError)?;
             let applied = store.get().consistent_index();
-            drop(store);
-            restart(&p, cfg.force_new_cluster, applied)?
+            (restart(&p, cfg.force_new_cluster, applied)?, store)
         }
-        Plan::New(initial) => bootstrap_new(cfg, &p, initial, peer_tls.clone()).await?,
-        Plan::Join(initial) => join_existing(cfg, &p, initial, peer_tls.clone()).await?,
+        Plan::New(initial) => {
+            let rec = bootstrap_new(cfg, &p, initial, peer_tls.clone()).await?;
+            (rec, StoreHandle::open(&p.db).map_err(StartError)?)
+        }
+        Plan::Join(initial) => {
+            let rec = join_existing(cfg, &p, initial, peer_tls.clone()).await?;
+            (rec, StoreHandle::open(&p.db).map_err(StartError)?)
+        }
     };
-    std::fs::create_dir_all(&p.snap)
-        .map_err(|e| StartError(format!("cannot write to member directory: {e}")))?;
-    let store = StoreHandle::open(&p.db).map_err(StartError)?;
     let mut cluster = crate::persist::load_cluster(&store.get()).map_err(StartError)?;
     cluster.cluster_id = recovered.cluster_id;
     cluster.local_id = recovered.id;
