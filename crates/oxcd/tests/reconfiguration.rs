@@ -162,33 +162,7 @@ async fn grow_to_five_and_shrink_to_three_under_load() {
         let live: Vec<usize> = (0..members.len())
             .filter(|i| !removed.contains(i))
             .collect();
-        let victim = match target {
-            Some(id) => {
-                let mut c = ClusterClient::connect(members[live[0]].client_url())
-                    .await
-                    .unwrap();
-                let list = c
-                    .member_list(MemberListRequest {})
-                    .await
-                    .unwrap()
-                    .into_inner();
-                let name = list
-                    .members
-                    .iter()
-                    .find(|m| m.id == id)
-                    .unwrap()
-                    .name
-                    .clone();
-                live.iter()
-                    .copied()
-                    .find(|i| members[*i].name == name)
-                    .unwrap()
-            }
-            None => *live.last().unwrap(),
-        };
-        let others: Vec<usize> = live.iter().copied().filter(|i| *i != victim).collect();
-        endpoints.set(others.iter().map(|i| members[*i].client_url()).collect());
-        let mut c = ClusterClient::connect(members[others[0]].client_url())
+        let mut c = ClusterClient::connect(members[live[0]].client_url())
             .await
             .unwrap();
         let list = c
@@ -196,12 +170,28 @@ async fn grow_to_five_and_shrink_to_three_under_load() {
             .await
             .unwrap()
             .into_inner();
+        // The leader first, then the last member added.
+        let victim = match target {
+            Some(id) => {
+                let name = &list.members.iter().find(|m| m.id == id).unwrap().name;
+                live.iter()
+                    .copied()
+                    .find(|i| members[*i].name == *name)
+                    .unwrap()
+            }
+            None => *live.last().unwrap(),
+        };
         let id = list
             .members
             .iter()
             .find(|m| m.name == members[victim].name)
             .unwrap()
             .id;
+        let others: Vec<usize> = live.iter().copied().filter(|i| *i != victim).collect();
+        endpoints.set(others.iter().map(|i| members[*i].client_url()).collect());
+        let mut c = ClusterClient::connect(members[others[0]].client_url())
+            .await
+            .unwrap();
         let mut done = false;
         for _ in 0..50 {
             match c.member_remove(MemberRemoveRequest { id }).await {
