@@ -2,53 +2,66 @@
 //! and reports throughput and the latency distribution, like etcd's `benchmark` tool.
 //!
 //! Clients are spread over `--conns` HTTP/2 connections; each client sends one request at a
-//! time, so `--clients` is the number of requests in flight.
+//! time, so `--clients` is the number of requests in flight. The `watch` workload measures how
+//! long a put takes to reach every watcher; `lease-keepalive` measures keep-alive round trips
+//! on lease streams.
+
+mod kv;
+mod lease;
+mod report;
+mod watch;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use oxcd_proto::etcdserverpb::kv_client::KvClient;
-use oxcd_proto::etcdserverpb::{
-    compare, request_op, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest,
-};
+use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use oxcd_proto::etcdserverpb::StatusRequest;
 use tonic::transport::{Channel, Endpoint};
 
 #[derive(Parser)]
 #[command(name = "oxcd-bench", about = "Load generator for the etcd v3 API")]
-struct Args {
+pub struct Args {
     /// Comma-separated client URLs.
-    #[arg(long, default_value = "http://127.0.0.1:2379", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:2379",
+        value_delimiter = ',',
+        global = true
+    )]
     endpoints: Vec<String>,
-    /// HTTP/2 connections.
-    #[arg(long, default_value_t = 1)]
+    /// HTTP/2 connections, spread over the endpoints.
+    #[arg(long, default_value_t = 1, global = true)]
     conns: usize,
     /// Concurrent clients (requests in flight).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, global = true)]
     clients: usize,
-    /// Requests in total.
-    #[arg(long, default_value_t = 10_000)]
+    /// Requests in total (for `watch`: puts; every watcher should see each one).
+    #[arg(long, default_value_t = 10_000, global = true)]
     total: usize,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, global = true)]
     key_size: usize,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, global = true)]
     val_size: usize,
     /// Distinct keys written or read.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, global = true)]
     key_space_size: usize,
-    /// Keys in order instead of at random.
-    #[arg(long)]
+    /// Keys in order instead of spread over the key space.
+    #[arg(long, global = true)]
     sequential_keys: bool,
+    /// Find the leader (Maintenance.Status on each endpoint) and send everything there.
+    #[arg(long, global = true)]
+    target_leader: bool,
     /// Print one JSON object instead of the text report.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     workload: Workload,
 }
 
 #[derive(Subcommand, Clone)]
-enum Workload {
+pub enum Workload {
     /// Put requests.
     Put,
     /// Range requests for one key.
@@ -59,160 +72,167 @@ enum Workload {
     },
     /// Txns that compare a key's version and put it.
     TxnPut,
+    /// Watch fan-out: `--watchers` watch streams see every put of `--clients` writers; reports
+    /// the put-to-delivery latency of every event at every watcher.
+    Watch {
+        /// Watch streams, spread over the connections.
+        #[arg(long, default_value_t = 100)]
+        watchers: usize,
+        /// Seconds to wait for the last events after the last put.
+        #[arg(long, default_value_t = 30)]
+        drain_timeout: u64,
+    },
+    /// Lease keep-alives: each client grants a lease and renews it over its own keep-alive
+    /// stream, one renewal in flight at a time.
+    LeaseKeepalive {
+        /// TTL of the granted leases, seconds.
+        #[arg(long, default_value_t = 60)]
+        ttl: i64,
+    },
 }
 
-fn key(args: &Args, n: usize) -> Vec<u8> {
-    let idx = if args.sequential_keys {
-        n % args.key_space_size.max(1)
+impl Args {
+    /// The key of request `n`, `--key-size` bytes (zero-padded decimal).
+    pub fn key(&self, n: usize) -> Vec<u8> {
+        let space = self.key_space_size.max(1);
+        let idx = if self.sequential_keys {
+            n % space
+        } else {
+            // A cheap, well-spread permutation; no RNG needed for a benchmark.
+            n.wrapping_mul(2_654_435_761) % space
+        };
+        let mut k = format!("{idx:0width$}", width = self.key_size).into_bytes();
+        k.truncate(self.key_size.max(1));
+        k
+    }
+}
+
+/// Counts finished requests for the progress bar.
+#[derive(Clone, Default)]
+pub struct Progress(Arc<AtomicUsize>);
+
+impl Progress {
+    pub fn inc(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A progress bar on stderr, drawn from the shared counter a few times a second (clients only
+/// bump an atomic, so the bar costs the measured run next to nothing). Nothing is drawn when
+/// stderr is not a terminal, so scripts and logs see only the report.
+fn progress_bar(total: u64, progress: &Progress) -> Option<tokio::task::JoinHandle<()>> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} [{elapsed_precise}] {per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let counter = progress.0.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            let done = counter.load(Ordering::Relaxed) as u64;
+            bar.set_position(done.min(total));
+            if done >= total {
+                bar.finish_and_clear();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }))
+}
+
+/// The endpoint of the current leader: the one whose member ID is the leader its Status names.
+async fn find_leader(endpoints: &[String]) -> anyhow::Result<String> {
+    for url in endpoints {
+        let Ok(ep) = Endpoint::from_shared(url.clone()) else {
+            continue;
+        };
+        let Ok(ch) = ep.connect_timeout(Duration::from_secs(3)).connect().await else {
+            continue;
+        };
+        let Ok(st) = MaintenanceClient::new(ch).status(StatusRequest {}).await else {
+            continue;
+        };
+        let st = st.into_inner();
+        let member = st.header.map(|h| h.member_id).unwrap_or(0);
+        if member != 0 && member == st.leader {
+            return Ok(url.clone());
+        }
+    }
+    anyhow::bail!("no endpoint reports itself as the leader")
+}
+
+pub async fn connect(args: &Args) -> anyhow::Result<Vec<Channel>> {
+    let endpoints = if args.target_leader {
+        vec![find_leader(&args.endpoints).await?]
     } else {
-        // A cheap, well-spread permutation; no RNG needed for a benchmark.
-        (n.wrapping_mul(2_654_435_761)) % args.key_space_size.max(1)
+        args.endpoints.clone()
     };
-    let mut k = format!("{idx:0width$}", width = args.key_size).into_bytes();
-    k.truncate(args.key_size.max(1));
-    k
+    let mut channels = Vec::new();
+    for i in 0..args.conns.max(1) {
+        let url = &endpoints[i % endpoints.len()];
+        channels.push(Endpoint::from_shared(url.clone())?.connect().await?);
+    }
+    Ok(channels)
 }
 
-async fn one(
-    client: &mut KvClient<Channel>,
-    args: &Args,
-    value: &[u8],
-    n: usize,
-) -> Result<(), tonic::Status> {
-    let k = key(args, n);
-    match &args.workload {
-        Workload::Put => {
-            client
-                .put(PutRequest {
-                    key: k.into(),
-                    value: value.to_vec().into(),
-                    ..Default::default()
-                })
-                .await?;
+/// CPU seconds (user + system) this process has used so far: the load generator shares the
+/// machine with the servers, so its own cost is reported too.
+fn own_cpu_seconds() -> f64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    let ru = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) != 0 {
+            return 0.0;
         }
-        Workload::Range { consistency } => {
-            client
-                .range(RangeRequest {
-                    key: k.into(),
-                    serializable: consistency == "s",
-                    ..Default::default()
-                })
-                .await?;
-        }
-        Workload::TxnPut => {
-            let put = RequestOp {
-                request: Some(request_op::Request::RequestPut(PutRequest {
-                    key: k.clone().into(),
-                    value: value.to_vec().into(),
-                    ..Default::default()
-                })),
-            };
-            client
-                .txn(TxnRequest {
-                    compare: vec![Compare {
-                        key: k.into(),
-                        target: compare::CompareTarget::Version as i32,
-                        result: compare::CompareResult::Greater as i32,
-                        target_union: Some(compare::TargetUnion::Version(-1)),
-                        ..Default::default()
-                    }],
-                    success: vec![put],
-                    ..Default::default()
-                })
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 * p / 100.0).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx]
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
-    let mut channels = Vec::new();
-    for i in 0..args.conns.max(1) {
-        let url = &args.endpoints[i % args.endpoints.len()];
-        channels.push(Endpoint::from_shared(url.clone())?.connect().await?);
+    let channels = connect(&args).await?;
+    let progress = Progress::default();
+    let expected = match &args.workload {
+        Workload::Watch { watchers, .. } => args.total * watchers.max(&1),
+        _ => args.total,
+    };
+    let bar = progress_bar(expected as u64, &progress);
+    let cpu_before = own_cpu_seconds();
+    let mut result = match &args.workload {
+        Workload::Put | Workload::Range { .. } | Workload::TxnPut => {
+            kv::run(args.clone(), &channels, progress.clone()).await?
+        }
+        Workload::Watch {
+            watchers,
+            drain_timeout,
+        } => {
+            watch::run(
+                args.clone(),
+                &channels,
+                *watchers,
+                Duration::from_secs(*drain_timeout),
+                progress.clone(),
+            )
+            .await?
+        }
+        Workload::LeaseKeepalive { ttl } => {
+            lease::run(args.clone(), &channels, *ttl, progress.clone()).await?
+        }
+    };
+    result.client_cpu_seconds = own_cpu_seconds() - cpu_before;
+    progress.inc(expected);
+    if let Some(bar) = bar {
+        let _ = bar.await;
     }
-    let value = Arc::new(vec![b'v'; args.val_size]);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..args.clients.max(1) {
-        let mut client = KvClient::new(channels[c % channels.len()].clone())
-            .max_decoding_message_size(64 * 1024 * 1024);
-        let (args, value, next) = (args.clone(), value.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= args.total {
-                    break;
-                }
-                let t = Instant::now();
-                match one(&mut client, &args, &value, n).await {
-                    Ok(()) => lat.push(t.elapsed()),
-                    Err(_) => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut lat = Vec::with_capacity(args.total);
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        lat.extend(l);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    lat.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let rps = lat.len() as f64 / elapsed.as_secs_f64();
-    let p = |q| ms(percentile(&lat, q));
-    if args.json {
-        let out = serde_json::json!({
-            "requests": lat.len(), "errors": errors, "seconds": elapsed.as_secs_f64(),
-            "requests_per_second": rps,
-            "latency_ms": {"p50": p(50.0), "p90": p(90.0), "p99": p(99.0), "p999": p(99.9),
-                           "max": ms(lat.last().copied().unwrap_or_default())},
-        });
-        println!("{out}");
-    } else {
-        println!("Summary:");
-        println!("  Total:\t{:.4} secs.", elapsed.as_secs_f64());
-        println!("  Requests:\t{} ({} errors)", lat.len(), errors);
-        println!("  Requests/sec:\t{rps:.1}");
-        println!(
-            "Latency (ms): p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-            p(50.0),
-            p(90.0),
-            p(99.0),
-            p(99.9),
-            ms(lat.last().copied().unwrap_or_default())
-        );
-    }
+    result.print(args.json);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_pick_the_right_sample() {
-        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&v, 50.0), Duration::from_millis(50));
-        assert_eq!(percentile(&v, 99.0), Duration::from_millis(99));
-        assert_eq!(percentile(&v, 100.0), Duration::from_millis(100));
-        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
-    }
 }
