@@ -62,7 +62,7 @@ async fn one(
                 })
                 .await?;
         }
-        Workload::Watch { .. } | Workload::LeaseKeepalive { .. } => {}
+        _ => {}
     }
     Ok(())
 }

@@ -37,23 +37,24 @@ pub async fn run(
             let mut lat: Vec<Duration> = Vec::new();
             let mut errors = 0usize;
             let (tx, rx) = tokio::sync::mpsc::channel(1);
+            // The first renewal is queued before the call: gRPC servers written in Go send the
+            // response headers only with the first response, so awaiting the call with nothing
+            // sent would wait forever.
+            if next.fetch_add(1, Ordering::Relaxed) >= args.total {
+                return (lat, errors, client, id);
+            }
+            let mut t = Instant::now();
+            if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
+                return (lat, errors + 1, client, id);
+            }
             let stream = client
                 .lease_keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
                 .await;
             let mut stream = match stream {
                 Ok(s) => s.into_inner(),
-                Err(_) => return (lat, args.total, client, id),
+                Err(_) => return (lat, errors + 1, client, id),
             };
             loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= args.total {
-                    break;
-                }
-                let t = Instant::now();
-                if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
-                    errors += 1;
-                    break;
-                }
                 match stream.message().await {
                     Ok(Some(resp)) if resp.ttl > 0 => lat.push(t.elapsed()),
                     Ok(Some(_)) => errors += 1,
@@ -63,6 +64,14 @@ pub async fn run(
                     }
                 }
                 progress.inc(1);
+                if next.fetch_add(1, Ordering::Relaxed) >= args.total {
+                    break;
+                }
+                t = Instant::now();
+                if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
+                    errors += 1;
+                    break;
+                }
             }
             (lat, errors, client, id)
         }));

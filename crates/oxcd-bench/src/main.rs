@@ -8,6 +8,7 @@
 
 mod kv;
 mod lease;
+mod probe;
 mod report;
 mod watch;
 
@@ -19,6 +20,8 @@ use clap::{Parser, Subcommand};
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd_proto::etcdserverpb::StatusRequest;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::report::Report;
 
 #[derive(Parser)]
 #[command(name = "oxcd-bench", about = "Load generator for the etcd v3 API")]
@@ -88,6 +91,22 @@ pub enum Workload {
         /// TTL of the granted leases, seconds.
         #[arg(long, default_value_t = 60)]
         ttl: i64,
+    },
+    /// No server: the latency of `--total` small appends each followed by fdatasync, in a file
+    /// in `--dir` (use the members' filesystem).
+    DiskSync {
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Bytes per append (a WAL record of a small put is a few hundred).
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+    },
+    /// No server: the round-trip time of `--total` small TCP messages on a loopback address.
+    LoopbackRtt {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: String,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
     },
 }
 
@@ -199,6 +218,17 @@ fn own_cpu_seconds() -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
+    match &args.workload {
+        Workload::DiskSync { dir, size } => {
+            probe::disk_sync(dir, args.total, *size)?.print(args.json);
+            return Ok(());
+        }
+        Workload::LoopbackRtt { addr, size } => {
+            probe::loopback_rtt(addr, args.total, *size)?.print(args.json);
+            return Ok(());
+        }
+        _ => {}
+    }
     let channels = connect(&args).await?;
     let progress = Progress::default();
     let expected = match &args.workload {
@@ -227,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
         Workload::LeaseKeepalive { ttl } => {
             lease::run(args.clone(), &channels, *ttl, progress.clone()).await?
         }
+        Workload::DiskSync { .. } | Workload::LoopbackRtt { .. } => Report::default(),
     };
     result.client_cpu_seconds = own_cpu_seconds() - cpu_before;
     progress.inc(expected);
