@@ -57,8 +57,18 @@ pub struct Args {
     /// Seed for the first run; later runs add their index.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Extra flags for every member, e.g. `--snapshot-count=2000`.
-    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    /// Read with serializable gets, which a partitioned member answers from its stale state.
+    /// Not a test of the server: a check that the checker catches what it should.
+    #[arg(long)]
+    pub stale_reads: bool,
+    /// Extra flags for every member, space-separated. The default snapshots often, so members
+    /// that rejoin also catch up from snapshots.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_delimiter = ' ',
+        default_value = "--snapshot-count=1000"
+    )]
     pub member_flags: Vec<String>,
 }
 

@@ -61,7 +61,8 @@ async fn watch_once(
     stop: &AtomicBool,
     until_revision: Option<i64>,
 ) -> Result<()> {
-    let mut client = WatchClient::new(channel(member)?);
+    // The reference watch carries every value in the store, the disk filler's large ones too.
+    let mut client = WatchClient::new(channel(member)?).max_decoding_message_size(1 << 30);
     let (tx, rx) = mpsc::channel(4);
     let create = WatchRequest {
         request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {

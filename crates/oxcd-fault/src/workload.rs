@@ -49,6 +49,8 @@ pub struct KvClientConfig {
     pub members: usize,
     pub keys: usize,
     pub seed: u64,
+    /// Serializable gets, which may be stale: only to show that the checker notices.
+    pub serializable_reads: bool,
 }
 
 /// One client issuing get, put, delete and compare-and-set against a small key space until
@@ -83,7 +85,12 @@ pub async fn run_kv_client(
             },
         };
         let call_ns = clock.now_ns();
-        let outcome = match tokio::time::timeout(OP_TIMEOUT, execute(&mut kv, &input)).await {
+        let outcome = match tokio::time::timeout(
+            OP_TIMEOUT,
+            execute(&mut kv, &input, cfg.serializable_reads),
+        )
+        .await
+        {
             Ok(Ok(out)) => Outcome::Done(out),
             Ok(Err(status)) if never_sent(&status) => Outcome::NotSent,
             Ok(Err(_)) | Err(_) => Outcome::Unknown,
@@ -148,12 +155,17 @@ fn header_revision(h: Option<&oxcd_proto::etcdserverpb::ResponseHeader>) -> i64 
     h.map(|h| h.revision).unwrap_or(0)
 }
 
-async fn execute(kv: &mut KvClient<Channel>, input: &Input) -> Result<Output, tonic::Status> {
+async fn execute(
+    kv: &mut KvClient<Channel>,
+    input: &Input,
+    serializable: bool,
+) -> Result<Output, tonic::Status> {
     Ok(match input {
         Input::Get { key } => {
             let r = kv
                 .range(RangeRequest {
                     key: key.clone().into_bytes().into(),
+                    serializable,
                     ..Default::default()
                 })
                 .await?
