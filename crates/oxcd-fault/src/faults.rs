@@ -245,3 +245,18 @@ pub async fn undo(injected: Injected, cluster: &mut Cluster, links: &Arc<Links>)
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Scenario;
+
+    #[test]
+    fn every_scenario_has_a_distinct_command_line_name() {
+        let names: std::collections::BTreeSet<String> =
+            Scenario::all().iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), Scenario::all().len());
+        assert!(names.contains("kill-leader") && names.contains("disk-full"));
+        assert_eq!(Scenario::DiskFull.small_disk_member(3), Some(2));
+        assert_eq!(Scenario::KillAll.small_disk_member(3), None);
+    }
+}

@@ -155,3 +155,28 @@ async fn pump(
     // Joined, not raced: after the sender's EOF, what is queued is still delivered.
     tokio::join!(read, write);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_blocks_both_ways_between_groups_only() {
+        let links = Links::default();
+        links.partition(&[0], &[1, 2]);
+        assert!(links.get(0, 1).blocked && links.get(1, 0).blocked);
+        assert!(links.get(0, 2).blocked && links.get(2, 0).blocked);
+        assert!(!links.get(1, 2).blocked && !links.get(2, 1).blocked);
+        links.heal_all();
+        assert_eq!(links.get(0, 1), LinkFault::default());
+    }
+
+    #[test]
+    fn members_are_known_by_their_namespace_address() {
+        assert_eq!(
+            member_of(SocketAddr::new(member_ip(2).into(), 40000)),
+            Some(2)
+        );
+        assert_eq!(member_of(SocketAddr::new(HOST_IP.into(), 40000)), None);
+    }
+}

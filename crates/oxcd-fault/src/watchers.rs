@@ -151,3 +151,16 @@ pub async fn reference_history(member: usize, revision: i64) -> Result<Vec<Event
     .await??;
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_first_key_after_the_prefix() {
+        assert_eq!(prefix_end("k/"), b"k0".to_vec());
+        assert_eq!(prefix_end("a\u{7f}"), b"a\x80".to_vec());
+        // No prefix: every key, which etcd spells as range end "\0".
+        assert_eq!(prefix_end(""), vec![0]);
+    }
+}
