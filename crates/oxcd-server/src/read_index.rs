@@ -51,9 +51,17 @@ impl ReadIndexer {
         hub: Arc<ReadStateHub>,
         applied: watch::Receiver<u64>,
         timeout: Duration,
+        member_id: u64,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft, hub, applied, rx, timeout));
+        tokio::spawn(run(
+            raft,
+            hub,
+            applied,
+            rx,
+            timeout,
+            first_context(member_id),
+        ));
         ReadIndexer { tx }
     }
 
@@ -67,14 +75,27 @@ impl ReadIndexer {
     }
 }
 
+/// The first ReadIndex context of this member. The leader keeps one pending read per context,
+/// whichever member asked: contexts must not collide across members (or restarts), or the
+/// leader drops one of two equal ones and that read waits for a retry. etcd's request-ID
+/// layout gives that: the member's low 16 bits, then time, then a counter.
+fn first_context(member_id: u64) -> u64 {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    ((member_id & 0xffff) << 48) | ((now_ms << 8) & ((1 << 48) - 1))
+}
+
 async fn run(
     raft: RaftHandle,
     hub: Arc<ReadStateHub>,
     mut applied: watch::Receiver<u64>,
     mut rx: mpsc::Receiver<Reply>,
     timeout: Duration,
+    first_ctx: u64,
 ) {
-    let next_ctx = AtomicU64::new(1);
+    let next_ctx = AtomicU64::new(first_ctx);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -126,5 +147,18 @@ async fn round(
         Ok(Ok(_)) => Ok(()),
         Ok(Err(_)) => Err(ServerError::Stopped),
         Err(_) => Err(ServerError::Timeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_of_different_members_do_not_collide() {
+        let (a, b) = (first_context(0x1111), first_context(0x2222));
+        assert_ne!(a >> 48, b >> 48);
+        // a member's counter would need 2^40 reads to reach another member's range
+        assert!(a.abs_diff(b) > 1 << 40);
     }
 }

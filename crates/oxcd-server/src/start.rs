@@ -702,7 +702,7 @@ async fn wire(
         .map_err(|e| StartError(e.to_string()))?;
 
     let request_timeout = Duration::from_millis(5000 + 2 * cfg.election_timeout_ms);
-    let reads = ReadIndexer::start(raft.clone(), hub, applied_rx.clone(), request_timeout);
+    let reads = ReadIndexer::start(raft.clone(), hub, applied_rx.clone(), request_timeout, id);
     let server = Arc::new(EtcdServer::new(
         id,
         cluster_id,
