@@ -10,8 +10,8 @@ use oxcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd_proto::etcdserverpb::kv_client::KvClient;
 use oxcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd_proto::etcdserverpb::{
-    HashKvRequest, MemberAddRequest, MemberListRequest, MemberRemoveRequest, RangeRequest,
-    StatusRequest,
+    HashKvRequest, MemberAddRequest, MemberListRequest, MemberRemoveRequest, MoveLeaderRequest,
+    RangeRequest, StatusRequest,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -283,6 +283,14 @@ impl Cluster {
             }
         }
         None
+    }
+
+    /// Asks leader `from` to hand leadership to `to`.
+    pub async fn move_leader(&self, from: usize, to: usize) -> Result<()> {
+        let target_id = self.member_id(to).await?;
+        let mut c = MaintenanceClient::new(channel(from)?);
+        c.move_leader(MoveLeaderRequest { target_id }).await?;
+        Ok(())
     }
 
     /// Removes member `m` through another running member and stops it.

@@ -39,6 +39,8 @@ pub enum Scenario {
     Membership,
     /// One member's data dir is a small tmpfs that the load fills.
     DiskFull,
+    /// Hand leadership to a random follower with Maintenance.MoveLeader.
+    MoveLeader,
 }
 
 impl Scenario {
@@ -202,6 +204,19 @@ pub async fn inject(
             };
             cluster.remove(m).await?;
             (Injected::Removed(m), format!("remove m{m}"))
+        }
+        Scenario::MoveLeader => {
+            let (Some(l), Some(f)) = (cluster.leader().await, follower(cluster, rng).await) else {
+                return Ok((Injected::Nothing, "no target".into()));
+            };
+            match cluster.move_leader(l, f).await {
+                Ok(()) => (Injected::Nothing, format!("move leader m{l} -> m{f}")),
+                // Leadership may have moved on by itself since it was looked up.
+                Err(e) => (
+                    Injected::Nothing,
+                    format!("no target: move leader failed: {e:#}"),
+                ),
+            }
         }
         Scenario::DiskFull => {
             // The load fills the disk by itself; this fault only notices the member it stopped.
