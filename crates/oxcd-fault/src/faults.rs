@@ -41,7 +41,24 @@ pub enum Scenario {
     DiskFull,
     /// Hand leadership to a random follower with Maintenance.MoveLeader.
     MoveLeader,
+    /// One or two of the kill, pause, network and move-leader faults at once, chosen at random.
+    Mixed,
 }
+
+/// The faults `Mixed` draws from: those that can overlap without leaving the cluster unable to
+/// heal (membership needs a quorum to undo, the full disk is a run-long setting).
+const MIXABLE: [Scenario; 10] = [
+    Scenario::KillFollower,
+    Scenario::KillLeader,
+    Scenario::PauseFollower,
+    Scenario::PauseLeader,
+    Scenario::PartitionLeader,
+    Scenario::PartitionMinority,
+    Scenario::Blackhole,
+    Scenario::PacketLoss,
+    Scenario::Delay,
+    Scenario::MoveLeader,
+];
 
 impl Scenario {
     pub fn all() -> Vec<Scenario> {
@@ -68,6 +85,7 @@ pub enum Injected {
     Links,
     PacketLoss,
     Removed(usize),
+    Many(Vec<Injected>),
 }
 
 async fn leader_or_any(cluster: &Cluster) -> Option<usize> {
@@ -205,6 +223,20 @@ pub async fn inject(
             cluster.remove(m).await?;
             (Injected::Removed(m), format!("remove m{m}"))
         }
+        Scenario::Mixed => {
+            let count = rng.random_range(1..=2);
+            let picks: Vec<Scenario> = MIXABLE.choose_multiple(rng, count).copied().collect();
+            let mut injected = Vec::new();
+            let mut descs = Vec::new();
+            for pick in picks {
+                let (i, d) = Box::pin(inject(pick, cluster, links, rng)).await?;
+                injected.push(i);
+                if !d.starts_with("no target") {
+                    descs.push(d);
+                }
+            }
+            (Injected::Many(injected), descs.join(" + "))
+        }
         Scenario::MoveLeader => {
             let (Some(l), Some(f)) = (cluster.leader().await, follower(cluster, rng).await) else {
                 return Ok((Injected::Nothing, "no target".into()));
@@ -257,6 +289,11 @@ pub async fn undo(injected: Injected, cluster: &mut Cluster, links: &Arc<Links>)
             }
         }
         Injected::Removed(m) => cluster.add_back(m).await?,
+        Injected::Many(all) => {
+            for injected in all.into_iter().rev() {
+                Box::pin(undo(injected, cluster, links)).await?;
+            }
+        }
     }
     Ok(())
 }
