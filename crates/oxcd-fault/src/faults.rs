@@ -105,6 +105,15 @@ async fn follower(cluster: &Cluster, rng: &mut impl Rng) -> Option<usize> {
     followers.choose(rng).copied()
 }
 
+/// The leader (or any member when there is none), or else a random follower.
+async fn one_member(cluster: &Cluster, leader: bool, rng: &mut impl Rng) -> Option<usize> {
+    if leader {
+        leader_or_any(cluster).await
+    } else {
+        follower(cluster, rng).await
+    }
+}
+
 /// Injects one fault of `scenario`; returns what to undo and a description.
 pub async fn inject(
     scenario: Scenario,
@@ -116,12 +125,8 @@ pub async fn inject(
     let all: Vec<usize> = (0..n).collect();
     Ok(match scenario {
         Scenario::KillFollower | Scenario::KillLeader => {
-            let target = if scenario == Scenario::KillLeader {
-                leader_or_any(cluster).await
-            } else {
-                follower(cluster, rng).await
-            };
-            let Some(m) = target else {
+            let leader = scenario == Scenario::KillLeader;
+            let Some(m) = one_member(cluster, leader, rng).await else {
                 return Ok((Injected::Nothing, "no target".into()));
             };
             cluster.kill(m);
@@ -140,12 +145,8 @@ pub async fn inject(
             (Injected::Killed(victims), desc)
         }
         Scenario::PauseFollower | Scenario::PauseLeader => {
-            let target = if scenario == Scenario::PauseLeader {
-                leader_or_any(cluster).await
-            } else {
-                follower(cluster, rng).await
-            };
-            let Some(m) = target else {
+            let leader = scenario == Scenario::PauseLeader;
+            let Some(m) = one_member(cluster, leader, rng).await else {
                 return Ok((Injected::Nothing, "no target".into()));
             };
             cluster.pause(m);
