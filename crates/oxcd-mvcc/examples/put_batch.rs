@@ -1,0 +1,55 @@
+//! Microbenchmark of the apply path's backend work: batches of puts (256-byte values over
+//! 1000 keys, like the put benchmark), one write batch per raft batch.
+//! usage: cargo run --release -p oxcd-mvcc --example put_batch [BATCH] [PUTS]
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use oxcd_mvcc::{KvStore, StoreOptions};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let batch: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(30);
+    let puts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = KvStore::open(&dir.path().join("db"), StoreOptions::default()).expect("open");
+    let value = Bytes::from(vec![b'v'; 256]);
+    let mut n = 0usize;
+    let run = |n: &mut usize, count: usize| {
+        let mut done = 0;
+        while done < count {
+            let mut w = store.write().expect("write");
+            for _ in 0..batch.min(count - done) {
+                w.begin_request();
+                let key = format!("{:08}", n.wrapping_mul(2_654_435_761) % 1000);
+                w.put(Bytes::from(key), value.clone(), 0).expect("put");
+                w.end_request();
+                *n += 1;
+                done += 1;
+            }
+            w.commit(false).expect("commit");
+        }
+    };
+    run(&mut n, 10_000);
+    let cpu0 = cpu();
+    let t = Instant::now();
+    run(&mut n, puts);
+    let el = t.elapsed();
+    println!(
+        "batch {batch}: {:.2} µs/put wall, {:.2} µs/put cpu",
+        el.as_secs_f64() * 1e6 / puts as f64,
+        (cpu() - cpu0) * 1e6 / puts as f64
+    );
+}
+
+fn cpu() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
