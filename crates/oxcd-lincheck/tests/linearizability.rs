@@ -205,6 +205,22 @@ fn unknown_write_that_did_not_take_effect() {
 }
 
 #[test]
+fn unread_unknown_write_can_explain_a_failed_cas() {
+    // Nobody ever read "b", but the CAS expecting "a" failed, so "b" must have been written.
+    let history = |cas_succeeded, revision| {
+        vec![
+            put(1, 0, 1, "k", "a", 2),
+            put_unknown(2, 2, "k", "b"),
+            cas(3, 10, 11, "k", Some("a"), "c", cas_succeeded, revision),
+        ]
+    };
+    assert_ok(&history(false, 3));
+    assert_ok(&history(true, 3));
+    // But not with a header revision that predates any write of "b".
+    assert_illegal(&history(false, 2), "k");
+}
+
+#[test]
 fn unknown_delete_that_took_effect() {
     assert_ok(&[
         put(1, 0, 1, "k", "a", 2),
