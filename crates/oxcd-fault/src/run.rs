@@ -209,7 +209,7 @@ fn check_all(
     // Unanswered writes are settled from the store's history (which the checks below vouch
     // for), so they stop multiplying the search.
     let resolved = resolve_unknown_writes(history, &kv_reference);
-    match check_operations(&resolved, Duration::from_secs(120)) {
+    match check_operations(&resolved, Duration::from_secs(60)) {
         CheckOutcome::Ok => {}
         other => anomalies.push(other.to_string().trim_end().replace('\n', "\n    ")),
     }
