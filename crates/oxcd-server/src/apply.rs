@@ -30,6 +30,10 @@ use crate::wait::WaitMap;
 /// WAL holds everything, so this only bounds how much is replayed after a crash.
 const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Applied entries between two snapshot points at most, whatever `--snapshot-count` says: raft
+/// keeps every entry since the last point (plus 5,000 for slow followers) in memory.
+pub const MAX_ENTRIES_BETWEEN_SNAPSHOT_POINTS: u64 = 10_000;
+
 pub enum ApplyJob {
     Entries {
         snapshot: Option<Snapshot>,

@@ -682,7 +682,13 @@ async fn wire(
         wait: wait.clone(),
         raft: raft.clone(),
         applied_tx,
-        snapshot_count: cfg.snapshot_count.max(1),
+        // A snapshot point here is cheap (a durable backend commit and a small .snap file; the
+        // data is read from the backend when a follower needs it), and it is what lets raft
+        // drop entries from memory: without the cap, memory grew with every entry written
+        // since the last point (etcd's default --snapshot-count is 100,000 entries).
+        snapshot_count: cfg
+            .snapshot_count
+            .clamp(1, crate::apply::MAX_ENTRIES_BETWEEN_SNAPSHOT_POINTS),
         snap_dir: p.snap.clone(),
         hooks: Arc::new(Hooks {
             transport: transport_cell.clone(),
