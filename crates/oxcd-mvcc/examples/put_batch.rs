@@ -1,6 +1,6 @@
 //! Microbenchmark of the apply path's backend work: batches of puts (256-byte values over
 //! 1000 keys, like the put benchmark), one write batch per raft batch.
-//! usage: cargo run --release -p oxcd-mvcc --example put_batch [BATCH] [PUTS]
+//! usage: cargo run --release -p oxcd-mvcc --example put_batch [BATCH] [PUTS] [CACHE_MIB] [DURABLE_EVERY]
 
 use std::time::Instant;
 
@@ -11,13 +11,21 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let batch: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(30);
     let puts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let mut opts = StoreOptions::default();
+    if let Some(mb) = args.next().and_then(|a| a.parse::<usize>().ok()) {
+        opts.cache_size = mb << 20;
+    }
+    // Every this many batches a durable (fsynced) commit, like the applier's periodic one.
+    let durable_every: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = KvStore::open(&dir.path().join("db"), StoreOptions::default()).expect("open");
+    let store = KvStore::open(&dir.path().join("db"), opts).expect("open");
     let value = Bytes::from(vec![b'v'; 256]);
     let mut n = 0usize;
-    let run = |n: &mut usize, count: usize| {
+    let mut batches = 0usize;
+    let mut run = |n: &mut usize, count: usize| {
         let mut done = 0;
         while done < count {
+            batches += 1;
             let mut w = store.write().expect("write");
             for _ in 0..batch.min(count - done) {
                 w.begin_request();
@@ -27,7 +35,8 @@ fn main() {
                 *n += 1;
                 done += 1;
             }
-            w.commit(false).expect("commit");
+            w.commit(durable_every > 0 && batches % durable_every == 0)
+                .expect("commit");
         }
     };
     run(&mut n, 10_000);

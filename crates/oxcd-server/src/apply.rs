@@ -27,8 +27,11 @@ use crate::store_handle::StoreHandle;
 use crate::wait::WaitMap;
 
 /// How often non-durable backend commits are made durable. Between two durable commits the
-/// WAL holds everything, so this only bounds how much is replayed after a crash.
-const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+/// WAL holds everything, so this only bounds how much is replayed after a crash. A durable
+/// commit writes out every page dirtied since the previous one and syncs the file: at 100 ms
+/// that was more CPU than the puts themselves (examples/put_batch: 35 µs per put against 12 µs
+/// at one durable commit per 330 batches); pages rewritten in between are written once.
+const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Applied entries between two snapshot points at most, whatever `--snapshot-count` says: raft
 /// keeps every entry since the last point (plus 5,000 for slow followers) in memory.
