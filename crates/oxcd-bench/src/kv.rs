@@ -5,40 +5,40 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use oxcd_proto::etcdserverpb::kv_client::KvClient;
+use http::Uri;
 use oxcd_proto::etcdserverpb::{
-    compare, request_op, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    compare, request_op, Compare, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
+    TxnRequest, TxnResponse,
 };
-use tonic::transport::Channel;
 
+use crate::rawgrpc::RawChannel;
 use crate::report::Report;
 use crate::{Args, Progress, Workload};
 
 async fn one(
-    client: &mut KvClient<Channel>,
+    client: &mut RawChannel,
+    uri: &Uri,
     args: &Args,
     value: &Bytes,
     n: usize,
-) -> Result<(), tonic::Status> {
+) -> anyhow::Result<()> {
     let k = Bytes::from(args.key(n));
     match &args.workload {
         Workload::Put => {
-            client
-                .put(PutRequest {
-                    key: k,
-                    value: value.clone(),
-                    ..Default::default()
-                })
-                .await?;
+            let req = PutRequest {
+                key: k,
+                value: value.clone(),
+                ..Default::default()
+            };
+            client.unary::<_, PutResponse>(uri, &req).await?;
         }
         Workload::Range { consistency } => {
-            client
-                .range(RangeRequest {
-                    key: k,
-                    serializable: consistency == "s",
-                    ..Default::default()
-                })
-                .await?;
+            let req = RangeRequest {
+                key: k,
+                serializable: consistency == "s",
+                ..Default::default()
+            };
+            client.unary::<_, RangeResponse>(uri, &req).await?;
         }
         Workload::TxnPut => {
             let put = RequestOp {
@@ -48,19 +48,18 @@ async fn one(
                     ..Default::default()
                 })),
             };
-            client
-                .txn(TxnRequest {
-                    compare: vec![Compare {
-                        key: k,
-                        target: compare::CompareTarget::Version as i32,
-                        result: compare::CompareResult::Greater as i32,
-                        target_union: Some(compare::TargetUnion::Version(-1)),
-                        ..Default::default()
-                    }],
-                    success: vec![put],
+            let req = TxnRequest {
+                compare: vec![Compare {
+                    key: k,
+                    target: compare::CompareTarget::Version as i32,
+                    result: compare::CompareResult::Greater as i32,
+                    target_union: Some(compare::TargetUnion::Version(-1)),
                     ..Default::default()
-                })
-                .await?;
+                }],
+                success: vec![put],
+                ..Default::default()
+            };
+            client.unary::<_, TxnResponse>(uri, &req).await?;
         }
         _ => {}
     }
@@ -69,18 +68,29 @@ async fn one(
 
 pub async fn run(
     args: Arc<Args>,
-    channels: &[Channel],
+    channels: &[RawChannel],
     progress: Progress,
 ) -> anyhow::Result<Report> {
+    let path = match &args.workload {
+        Workload::Range { .. } => "/etcdserverpb.KV/Range",
+        Workload::TxnPut => "/etcdserverpb.KV/Txn",
+        _ => "/etcdserverpb.KV/Put",
+    };
     let value = Bytes::from(vec![b'v'; args.val_size]);
     let next = Arc::new(AtomicUsize::new(0));
+    let reported = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients.max(1) {
-        let mut client = KvClient::new(channels[c % channels.len()].clone())
-            .max_decoding_message_size(64 * 1024 * 1024);
-        let (args, value, next, progress) =
-            (args.clone(), value.clone(), next.clone(), progress.clone());
+        let mut client = channels[c % channels.len()].clone();
+        let uri = client.uri(path)?;
+        let (args, value, next, progress, reported) = (
+            args.clone(),
+            value.clone(),
+            next.clone(),
+            progress.clone(),
+            reported.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat: Vec<Duration> = Vec::new();
             let mut errors = 0usize;
@@ -90,9 +100,14 @@ pub async fn run(
                     break;
                 }
                 let t = Instant::now();
-                match one(&mut client, &args, &value, n).await {
+                match one(&mut client, &uri, &args, &value, n).await {
                     Ok(()) => lat.push(t.elapsed()),
-                    Err(_) => errors += 1,
+                    Err(e) => {
+                        if !reported.swap(true, Ordering::Relaxed) {
+                            eprintln!("request failed (only the first failure is shown): {e}");
+                        }
+                        errors += 1;
+                    }
                 }
                 progress.inc(1);
             }

@@ -9,6 +9,7 @@
 mod kv;
 mod lease;
 mod probe;
+mod rawgrpc;
 mod report;
 mod watch;
 
@@ -186,16 +187,33 @@ async fn find_leader(endpoints: &[String]) -> anyhow::Result<String> {
     anyhow::bail!("no endpoint reports itself as the leader")
 }
 
-pub async fn connect(args: &Args) -> anyhow::Result<Vec<Channel>> {
-    let endpoints = if args.target_leader {
-        vec![find_leader(&args.endpoints).await?]
+/// The endpoints to load: all of them, or only the leader's with `--target-leader`.
+async fn endpoints(args: &Args) -> anyhow::Result<Vec<String>> {
+    if args.target_leader {
+        Ok(vec![find_leader(&args.endpoints).await?])
     } else {
-        args.endpoints.clone()
-    };
+        Ok(args.endpoints.clone())
+    }
+}
+
+/// `--conns` tonic connections, round-robin over the endpoints (for the streaming workloads).
+async fn connect(endpoints: &[String], conns: usize) -> anyhow::Result<Vec<Channel>> {
     let mut channels = Vec::new();
-    for i in 0..args.conns.max(1) {
+    for i in 0..conns.max(1) {
         let url = &endpoints[i % endpoints.len()];
         channels.push(Endpoint::from_shared(url.clone())?.connect().await?);
+    }
+    Ok(channels)
+}
+
+/// `--conns` raw HTTP/2 connections, round-robin over the endpoints (for unary workloads).
+async fn connect_raw(
+    endpoints: &[String],
+    conns: usize,
+) -> anyhow::Result<Vec<rawgrpc::RawChannel>> {
+    let mut channels = Vec::new();
+    for i in 0..conns.max(1) {
+        channels.push(rawgrpc::RawChannel::connect(&endpoints[i % endpoints.len()]).await?);
     }
     Ok(channels)
 }
@@ -229,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let channels = connect(&args).await?;
+    let endpoints = endpoints(&args).await?;
     let progress = Progress::default();
     let expected = match &args.workload {
         Workload::Watch { watchers, .. } => args.total * watchers.max(&1),
@@ -239,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
     let cpu_before = own_cpu_seconds();
     let mut result = match &args.workload {
         Workload::Put | Workload::Range { .. } | Workload::TxnPut => {
+            let channels = connect_raw(&endpoints, args.conns).await?;
             kv::run(args.clone(), &channels, progress.clone()).await?
         }
         Workload::Watch {
@@ -247,7 +266,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             watch::run(
                 args.clone(),
-                &channels,
+                &connect(&endpoints, args.conns).await?,
                 *watchers,
                 Duration::from_secs(*drain_timeout),
                 progress.clone(),
@@ -255,6 +274,7 @@ async fn main() -> anyhow::Result<()> {
             .await?
         }
         Workload::LeaseKeepalive { ttl } => {
+            let channels = connect(&endpoints, args.conns).await?;
             lease::run(args.clone(), &channels, *ttl, progress.clone()).await?
         }
         Workload::DiskSync { .. } | Workload::LoopbackRtt { .. } => Report::default(),
