@@ -11,16 +11,36 @@ use crate::error::StoreError;
 use crate::store::KvStore;
 use crate::tables::{AUX_PREFIX, HISTORY, LATEST, META, REVISIONS};
 
+/// The store as of one moment, pinned (a redb read transaction) so that it can be copied out
+/// later while writes go on.
+pub struct StoreSnapshot {
+    txn: redb::ReadTransaction,
+}
+
 impl KvStore {
+    /// Pins the store's last committed state.
+    pub fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
+        Ok(StoreSnapshot {
+            txn: self.inner.db.begin_read()?,
+        })
+    }
+
     /// Writes a consistent copy of the whole store to a new file at `dest` (fsynced).
     pub fn export_to(&self, dest: &Path) -> Result<(), StoreError> {
-        let src = self.inner.db.begin_read()?;
+        self.snapshot()?.export_to(dest)
+    }
+}
+
+impl StoreSnapshot {
+    /// Writes the pinned state to a new file at `dest` (fsynced).
+    pub fn export_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let src = &self.txn;
         let _ = std::fs::remove_file(dest);
         let out = Database::create(dest)?;
         let txn = out.begin_write()?;
         {
-            copy_bytes_table(&src, &txn, REVISIONS)?;
-            copy_bytes_table(&src, &txn, LATEST)?;
+            copy_bytes_table(src, &txn, REVISIONS)?;
+            copy_bytes_table(src, &txn, LATEST)?;
             let from = src.open_table(HISTORY)?;
             let mut to = txn.open_table(HISTORY)?;
             for item in from.iter()? {
@@ -39,7 +59,7 @@ impl KvStore {
                 .filter(|n| n.starts_with(AUX_PREFIX))
                 .collect();
             for name in aux {
-                copy_bytes_table(&src, &txn, TableDefinition::new(&name))?;
+                copy_bytes_table(src, &txn, TableDefinition::new(&name))?;
             }
         }
         txn.commit()?;
@@ -92,5 +112,34 @@ mod tests {
             .unwrap();
         assert_eq!(got.kvs.len(), 1);
         assert_eq!(view.scan_aux("members").unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use bytes::Bytes;
+
+    use crate::store::{KvStore, StoreOptions};
+
+    #[test]
+    fn a_pinned_snapshot_exports_the_state_it_was_taken_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KvStore::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+        let put = |v: &'static [u8]| {
+            let mut b = store.write().unwrap();
+            b.begin_request();
+            b.put(Bytes::from_static(b"a"), Bytes::from_static(v), 0)
+                .unwrap();
+            b.commit(false).unwrap();
+        };
+        put(b"1");
+        let pinned = store.snapshot().unwrap();
+        put(b"2");
+        let copy = dir.path().join("copy");
+        pinned.export_to(&copy).unwrap();
+        drop(pinned);
+        let restored = KvStore::open(&copy, StoreOptions::default()).unwrap();
+        assert_eq!(restored.current_revision(), 2);
+        assert_eq!(store.current_revision(), 3);
     }
 }

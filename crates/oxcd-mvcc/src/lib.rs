@@ -17,6 +17,7 @@ pub mod tables;
 pub mod write;
 
 pub use error::StoreError;
+pub use export::StoreSnapshot;
 pub use kv::{KvError, LeaseHooks, NoLeases};
 pub use query::{KeySpan, RangeOptions, RangeResult};
 pub use read::{HashKv, Meta, ReadView};

@@ -47,6 +47,13 @@ pub enum ApplyJob {
     Defragment {
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Pins the store as applied so far, with the raft metadata that describes exactly that
+    /// state, for a follower that needs a snapshot. Raft's own last snapshot point can be older
+    /// than the store, and its configuration can lack a member added since (which would then
+    /// refuse the snapshot), so, as etcd does, the follower gets the applied state instead.
+    PinSnapshot {
+        reply: oneshot::Sender<Result<(SnapshotMetadata, oxcd_mvcc::StoreSnapshot), String>>,
+    },
 }
 
 /// Where the changes of each applied batch go, in revision order, after the batch committed:
@@ -99,19 +106,30 @@ pub struct Applier {
 
 impl Applier {
     pub fn run(mut self, rx: Receiver<ApplyJob>) {
+        // A job taken from the queue while merging that could not be merged; it goes next.
+        let mut held: Option<ApplyJob> = None;
         loop {
-            let job = match rx.recv_timeout(DURABLE_COMMIT_INTERVAL) {
-                Ok(job) => job,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    self.flush_if_due();
-                    continue;
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            let job = match held.take() {
+                Some(job) => job,
+                None => match rx.recv_timeout(DURABLE_COMMIT_INTERVAL) {
+                    Ok(job) => job,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        self.flush_if_due();
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                },
             };
             let (snapshot, entries) = match job {
-                ApplyJob::Entries { snapshot, entries } => (snapshot, entries),
+                ApplyJob::Entries { snapshot, entries } => {
+                    (snapshot, merge_queued(entries, &rx, &mut held))
+                }
                 ApplyJob::Defragment { reply } => {
                     let _ = reply.send(self.defragment());
+                    continue;
+                }
+                ApplyJob::PinSnapshot { reply } => {
+                    let _ = reply.send(self.pin_snapshot());
                     continue;
                 }
             };
@@ -409,14 +427,23 @@ impl Applier {
         Ok(())
     }
 
-    /// The backend is durable at the applied index: let raft compact its log up to here.
-    fn snapshot_point(&mut self) {
-        let meta = SnapshotMetadata {
+    fn applied_metadata(&self) -> SnapshotMetadata {
+        SnapshotMetadata {
             index: self.applied_index,
             term: self.applied_term,
             conf_state: Some(self.conf_state.clone()).into(),
             ..Default::default()
-        };
+        }
+    }
+
+    fn pin_snapshot(&self) -> Result<(SnapshotMetadata, oxcd_mvcc::StoreSnapshot), String> {
+        let pinned = self.store.get().snapshot().map_err(|e| e.to_string())?;
+        Ok((self.applied_metadata(), pinned))
+    }
+
+    /// The backend is durable at the applied index: let raft compact its log up to here.
+    fn snapshot_point(&mut self) {
+        let meta = self.applied_metadata();
         if self.raft.try_send(Command::SnapshotPoint { meta }).is_ok() {
             self.last_snapshot_index = self.applied_index;
         }
@@ -481,6 +508,36 @@ impl Applier {
         Ok(())
     }
 }
+
+/// Appends the entries of the jobs already queued behind `entries` (up to
+/// [`MAX_MERGED_ENTRIES`]), so that they are applied in one backend transaction. Each
+/// transaction copies every B-tree page it touches, and puts to random keys touch a page each:
+/// the more puts share a transaction, the more share their pages. Only jobs that are already
+/// waiting are merged, so an idle member applies as soon as before. The first job that is not
+/// plain entries stops the merge and is kept in `held`, to run next, in order.
+fn merge_queued(
+    mut entries: Vec<Entry>,
+    rx: &Receiver<ApplyJob>,
+    held: &mut Option<ApplyJob>,
+) -> Vec<Entry> {
+    while entries.len() < MAX_MERGED_ENTRIES {
+        match rx.try_recv() {
+            Ok(ApplyJob::Entries {
+                snapshot: None,
+                entries: more,
+            }) => entries.extend(more),
+            Ok(other) => {
+                *held = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    entries
+}
+
+/// Entries merged into one backend transaction at most.
+const MAX_MERGED_ENTRIES: usize = 4096;
 
 /// The JSON context of a configuration change: the member, plus etcd's promotion marker.
 #[derive(Default, serde::Deserialize)]

@@ -605,6 +605,7 @@ async fn wire(
     let (leader_tx, leader_rx) = watch::channel((0u64, false));
     let (apply_tx, apply_rx) = std::sync::mpsc::channel();
     let defrag_tx = apply_tx.clone();
+    let snapshot_tx = apply_tx.clone();
     let transport_cell: Arc<OnceLock<Arc<PeerTransport>>> = Arc::new(OnceLock::new());
     let seen_leader = Arc::new(AtomicBool::new(false));
     let lessor = Arc::new(crate::lease::Lessor::new(
@@ -651,6 +652,7 @@ async fn wire(
         fresh: rec.fresh,
         seen_leader,
         store: store.clone(),
+        apply_tx: snapshot_tx,
     });
     let transport = PeerTransport::new(
         TransportConfig {

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use oxcd_raft::eraftpb::SnapshotMetadata;
+
+use crate::apply::ApplyJob;
 use crate::membership::id_hex;
 use crate::peer::transport::TransportEvents;
 use crate::store_handle::StoreHandle;
@@ -14,6 +17,7 @@ pub struct ServerTransportEvents {
     pub fresh: bool,
     pub seen_leader: Arc<AtomicBool>,
     pub store: StoreHandle,
+    pub apply_tx: std::sync::mpsc::Sender<ApplyJob>,
 }
 
 impl TransportEvents for ServerTransportEvents {
@@ -38,12 +42,19 @@ impl TransportEvents for ServerTransportEvents {
         crate::exit_removed();
     }
 
-    fn snapshot_db(&self) -> Result<Bytes, String> {
-        let store = self.store.get();
-        let tmp = store.path().with_extension("snapshot-out");
-        store.export_to(&tmp).map_err(|e| e.to_string())?;
+    fn applied_snapshot(&self) -> Result<(SnapshotMetadata, Bytes), String> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.apply_tx
+            .send(ApplyJob::PinSnapshot { reply })
+            .map_err(|_| "the applier has stopped".to_string())?;
+        let (meta, pinned) = rx
+            .blocking_recv()
+            .map_err(|_| "the applier has stopped".to_string())??;
+        let tmp = self.store.get().path().with_extension("snapshot-out");
+        pinned.export_to(&tmp).map_err(|e| e.to_string())?;
+        drop(pinned);
         let data = std::fs::read(&tmp).map_err(|e| e.to_string());
         let _ = std::fs::remove_file(&tmp);
-        data.map(Bytes::from)
+        data.map(|d| (meta, Bytes::from(d)))
     }
 }

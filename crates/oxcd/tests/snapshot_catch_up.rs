@@ -151,3 +151,55 @@ async fn lagging_member_catches_up_by_snapshot() {
         members[2].log_text()
     );
 }
+
+/// A member added after the leader's last snapshot point gets the leader's applied state, whose
+/// configuration includes it. (Raft's stored snapshot predates the addition; a follower refuses
+/// a snapshot whose configuration lacks it, so the new member used to wait forever. Found by
+/// oxcd-fault's membership scenario.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_added_after_a_snapshot_point_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Member::static_member(
+        dir.path(),
+        "a0",
+        "127.0.0.53",
+        "a0=http://127.0.0.53:2380",
+        "added",
+    );
+    first.args.extend(["--snapshot-count".into(), "1000".into()]);
+    first.start();
+    assert!(
+        first.wait_log("published", 1, Duration::from_secs(30)),
+        "{}",
+        first.log_text()
+    );
+    put_many(&first.client_url(), KEYS, std::slice::from_ref(&first)).await;
+    etcdctl_ok(
+        &first.client_url(),
+        &["member", "add", "a1", "--peer-urls=http://127.0.0.54:2380"],
+    );
+    let both = "a0=http://127.0.0.53:2380,a1=http://127.0.0.54:2380";
+    let mut added = Member::static_member(dir.path(), "a1", "127.0.0.54", both, "added");
+    let state = added
+        .args
+        .iter()
+        .position(|a| a == "--initial-cluster-state")
+        .unwrap();
+    added.args[state + 1] = "existing".into();
+    added.start();
+    let url = added.client_url();
+    let mut caught_up = false;
+    for _ in 0..600 {
+        if count_local(&url).await == KEYS as i64 {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(caught_up, "a1 did not catch up:\n{}", added.log_text());
+    assert!(
+        added.log_text().contains("applied snapshot"),
+        "{}",
+        added.log_text()
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::Full;
-use oxcd_raft::eraftpb::{Message, MessageType};
+use oxcd_raft::eraftpb::{Message, MessageType, SnapshotMetadata};
 use oxcd_raft::{Command, RaftHandle};
 use parking_lot::{Mutex, RwLock};
 use protobuf::Message as _;
@@ -42,7 +42,8 @@ pub trait TransportEvents: Send + Sync + 'static {
     /// A peer says this member was removed from the cluster.
     fn removed_from_cluster(&self);
     /// Writes a consistent copy of the state machine for a snapshot to a follower.
-    fn snapshot_db(&self) -> Result<Bytes, String>;
+    /// The applied state machine and the raft metadata describing it (blocking).
+    fn applied_snapshot(&self) -> Result<(SnapshotMetadata, Bytes), String>;
 }
 
 struct Peer {
@@ -210,13 +211,14 @@ impl PeerTransport {
         });
     }
 
-    async fn send_snapshot(self: Arc<Self>, m: Message) {
+    async fn send_snapshot(self: Arc<Self>, mut m: Message) {
         let to = m.to;
         let result = async {
             let events = self.events.clone();
-            let db = tokio::task::spawn_blocking(move || events.snapshot_db())
+            let (meta, db) = tokio::task::spawn_blocking(move || events.applied_snapshot())
                 .await
                 .map_err(|e| e.to_string())??;
+            m.mut_snapshot().set_metadata(meta);
             let msg = m.write_to_bytes().map_err(|e| e.to_string())?;
             let mut body = BytesMut::with_capacity(8 + msg.len() + db.len());
             body.put_u64(msg.len() as u64);
