@@ -166,7 +166,9 @@ async fn member_added_after_a_snapshot_point_catches_up() {
         "a0=http://127.0.0.53:2380",
         "added",
     );
-    first.args.extend(["--snapshot-count".into(), "1000".into()]);
+    first
+        .args
+        .extend(["--snapshot-count".into(), "1000".into()]);
     first.start();
     assert!(
         first.wait_log("published", 1, Duration::from_secs(30)),
