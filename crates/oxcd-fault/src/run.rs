@@ -162,11 +162,33 @@ pub async fn run(args: &Args, scenario: Scenario, run_index: usize, seed: u64) -
         }
         Err(e) => anomalies.push(format!("members did not converge: {e:#}")),
     }
-    let reference = reference_history(0, revision).await.or_else(|e| {
-        anomalies.push(format!("could not read the reference history: {e:#}"));
-        anyhow::Ok(Vec::new())
-    })?;
-    check_all(&history, &watch_logs, &reference, &mut anomalies);
+    let mut reference = None;
+    let mut reference_errors = Vec::new();
+    for m in cluster.running() {
+        match reference_history(m, revision).await {
+            Ok(events) => {
+                reference = Some(events);
+                break;
+            }
+            Err(e) => reference_errors.push(format!("m{m}: {e:#}")),
+        }
+    }
+    match &reference {
+        Some(reference) => check_all(&history, &watch_logs, reference, &mut anomalies),
+        None => {
+            anomalies.push(format!(
+                "could not read the reference history: {}",
+                reference_errors.join("; ")
+            ));
+            // Without it only the linearizability of the raw history can be judged.
+            if let CheckOutcome::Illegal { .. } =
+                check_operations(&history, Duration::from_secs(60))
+            {
+                anomalies.push("not linearizable (unresolved history)".into());
+            }
+        }
+    }
+    let reference = reference.unwrap_or_default();
     anomalies.extend(lease_report.anomalies.iter().cloned());
 
     let saved = if anomalies.is_empty() {
