@@ -35,7 +35,7 @@ fn main() {
                 *n += 1;
                 done += 1;
             }
-            w.commit(durable_every > 0 && batches % durable_every == 0)
+            w.commit(batches.checked_rem(durable_every) == Some(0))
                 .expect("commit");
         }
     };

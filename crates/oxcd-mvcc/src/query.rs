@@ -118,6 +118,9 @@ where
     R: ReadableTable<&'static [u8], &'static [u8]>,
 {
     let rev = resolve_rev(opts.rev, current, compacted)?;
+    if rev == current {
+        return range_latest(latest, span, opts, current);
+    }
     let mut out = RangeResult {
         rev: current,
         ..RangeResult::default()
@@ -127,22 +130,6 @@ where
     }
     let wants =
         |out: &RangeResult| !opts.count_only && (opts.limit == 0 || out.kvs.len() < opts.limit);
-
-    if rev == current {
-        match span {
-            KeySpan::Single(k) => {
-                if let Some(v) = latest.get(k)? {
-                    out.count = 1;
-                    if wants(&out) {
-                        out.kvs.push(decode_kv(v.value())?);
-                    }
-                }
-            }
-            KeySpan::Range(s, e) => scan_latest(latest.range::<&[u8]>(s..e)?, &mut out, &wants)?,
-            KeySpan::FromKey(s) => scan_latest(latest.range::<&[u8]>(s..)?, &mut out, &wants)?,
-        }
-        return Ok(out);
-    }
 
     let at = rev as u64;
     let mut next = first_history_key(history, Bound::Included((span.start(), 0, 0)))?;
@@ -172,6 +159,40 @@ where
             history,
             Bound::Excluded((key.as_slice(), u64::MAX, u64::MAX)),
         )?;
+    }
+    Ok(out)
+}
+
+/// Reads `span` at the current revision: `latest` alone holds everything such a read needs.
+pub(crate) fn range_latest<L>(
+    latest: &L,
+    span: KeySpan<'_>,
+    opts: RangeOptions,
+    current: i64,
+) -> Result<RangeResult, StoreError>
+where
+    L: ReadableTable<&'static [u8], &'static [u8]>,
+{
+    let mut out = RangeResult {
+        rev: current,
+        ..RangeResult::default()
+    };
+    if span.is_empty() {
+        return Ok(out);
+    }
+    let wants =
+        |out: &RangeResult| !opts.count_only && (opts.limit == 0 || out.kvs.len() < opts.limit);
+    match span {
+        KeySpan::Single(k) => {
+            if let Some(v) = latest.get(k)? {
+                out.count = 1;
+                if wants(&out) {
+                    out.kvs.push(decode_kv(v.value())?);
+                }
+            }
+        }
+        KeySpan::Range(s, e) => scan_latest(latest.range::<&[u8]>(s..e)?, &mut out, &wants)?,
+        KeySpan::FromKey(s) => scan_latest(latest.range::<&[u8]>(s..)?, &mut out, &wants)?,
     }
     Ok(out)
 }

@@ -46,10 +46,21 @@ pub(crate) struct Inner {
     durable_index: AtomicU64,
     /// Bytes of live data and metadata as of the last durable commit (the space quota's view).
     pub(crate) used_bytes: AtomicU64,
+    /// A view of the last commit, shared by the reads that come before the next one. Opening a
+    /// view (a read transaction, two tables and the bookkeeping values) cost more than the
+    /// single-key read itself; every commit drops it, so it never pins pages that later
+    /// commits free.
+    pub(crate) shared_view: parking_lot::Mutex<Option<Arc<ReadView>>>,
+    /// Commits so far: a view opened after reading `n` here sees at least those commits.
+    pub(crate) commits: AtomicU64,
 }
 
 impl Inner {
+    /// After a commit: makes its bookkeeping values visible and retires the shared view.
     pub(crate) fn publish(&self, meta: &Meta, durable: bool) {
+        self.commits.fetch_add(1, Ordering::AcqRel);
+        let stale = self.shared_view.lock().take();
+        drop(stale);
         self.current_rev.store(meta.current_rev, Ordering::Release);
         self.compact_rev.store(meta.compact_rev, Ordering::Release);
         self.consistent_index
@@ -129,6 +140,8 @@ impl KvStore {
             consistent_term: AtomicU64::new(meta.consistent_term),
             durable_index: AtomicU64::new(meta.consistent_index),
             used_bytes: AtomicU64::new(used),
+            shared_view: parking_lot::Mutex::new(None),
+            commits: AtomicU64::new(0),
         };
         tracing::debug!(path = %path.display(), ?meta, "opened mvcc store");
         Ok(KvStore {
@@ -139,6 +152,23 @@ impl KvStore {
     /// A consistent snapshot of the last committed state. Never blocks the writer.
     pub fn read(&self) -> Result<ReadView, StoreError> {
         ReadView::new(self.inner.db.begin_read()?)
+    }
+
+    /// A view of the last commit, shared with other reads made since it (see [`Self::read`]).
+    pub fn read_shared(&self) -> Result<Arc<ReadView>, StoreError> {
+        let commits = self.inner.commits.load(Ordering::Acquire);
+        if let Some(view) = self.inner.shared_view.lock().as_ref() {
+            return Ok(view.clone());
+        }
+        let view = Arc::new(self.read()?);
+        let mut slot = self.inner.shared_view.lock();
+        // Published only if no commit finished since `commits` was read: the view then holds
+        // everything committed so far. Otherwise it may miss a commit, and later reads must
+        // not get it (this read may: it began before that commit was acknowledged).
+        if slot.is_none() && self.inner.commits.load(Ordering::Acquire) == commits {
+            *slot = Some(view.clone());
+        }
+        Ok(view)
     }
 
     /// Starts a write batch. Only one batch exists at a time: this blocks while another

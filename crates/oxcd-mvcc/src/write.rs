@@ -458,6 +458,22 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_view_never_outlives_a_commit() {
+        let (_d, s) = store();
+        one_put(&s, "a", "1");
+        let v1 = s.read_shared().unwrap();
+        assert!(Arc::ptr_eq(&v1, &s.read_shared().unwrap()));
+        one_put(&s, "a", "2");
+        let v2 = s.read_shared().unwrap();
+        assert!(!Arc::ptr_eq(&v1, &v2));
+        assert_eq!(v2.current_revision(), 3);
+        let got = v2
+            .range(KeySpan::Single(b"a"), RangeOptions::default())
+            .unwrap();
+        assert_eq!(&got.kvs[0].value[..], b"2");
+    }
+
+    #[test]
     fn empty_store_starts_at_revision_one() {
         let (_d, s) = store();
         assert_eq!(s.current_revision(), 1);

@@ -155,9 +155,9 @@ impl EtcdServer {
         }
         let store = self.store.get();
         let view = store
-            .read()
+            .read_shared()
             .map_err(|e| ServerError::Internal(e.to_string()))?;
-        let mut resp = oxcd_mvcc::kv::range(&view, &req)?;
+        let mut resp = oxcd_mvcc::kv::range(view.as_ref(), &req)?;
         let rev = resp.header.as_ref().map(|h| h.revision).unwrap_or(0);
         resp.header = Some(self.header(rev));
         Ok(resp)
@@ -206,9 +206,9 @@ impl EtcdServer {
             }
             let store = self.store.get();
             let view = store
-                .read()
+                .read_shared()
                 .map_err(|e| ServerError::Internal(e.to_string()))?;
-            let mut resp = oxcd_mvcc::kv::txn_read(&view, &req)?;
+            let mut resp = oxcd_mvcc::kv::txn_read(view.as_ref(), &req)?;
             self.fill(&mut resp.header);
             return Ok(resp);
         }
