@@ -22,6 +22,8 @@ fn main() {
     let value = Bytes::from(vec![b'v'; 256]);
     let mut n = 0usize;
     let mut batches = 0usize;
+    let mut slowest_durable = std::time::Duration::ZERO;
+    let mut slowest_plain = std::time::Duration::ZERO;
     let mut run = |n: &mut usize, count: usize| {
         let mut done = 0;
         while done < count {
@@ -35,8 +37,16 @@ fn main() {
                 *n += 1;
                 done += 1;
             }
-            w.commit(batches.checked_rem(durable_every) == Some(0))
-                .expect("commit");
+            let durable = batches.checked_rem(durable_every) == Some(0);
+            let t = Instant::now();
+            w.commit(durable).expect("commit");
+            let took = t.elapsed();
+            let slowest = if durable {
+                &mut slowest_durable
+            } else {
+                &mut slowest_plain
+            };
+            *slowest = (*slowest).max(took);
         }
     };
     run(&mut n, 10_000);
@@ -45,9 +55,11 @@ fn main() {
     run(&mut n, puts);
     let el = t.elapsed();
     println!(
-        "batch {batch}: {:.2} µs/put wall, {:.2} µs/put cpu",
+        "batch {batch}: {:.2} µs/put wall, {:.2} µs/put cpu; slowest commit {:.1} ms, slowest durable commit {:.1} ms",
         el.as_secs_f64() * 1e6 / puts as f64,
-        (cpu() - cpu0) * 1e6 / puts as f64
+        (cpu() - cpu0) * 1e6 / puts as f64,
+        slowest_plain.as_secs_f64() * 1e3,
+        slowest_durable.as_secs_f64() * 1e3,
     );
 }
 
