@@ -176,6 +176,15 @@ async fn member_added_after_a_snapshot_point_catches_up() {
         first.log_text()
     );
     put_many(&first.client_url(), KEYS, std::slice::from_ref(&first)).await;
+    // Snapshot points wait for a durable backend commit; only once one is past the 5,000
+    // entries raft keeps for slow followers does a new member need a snapshot.
+    assert!(
+        wait_until(Duration::from_secs(30), || last_snapshot_point(
+            &first.log_text()
+        ) > 5_500),
+        "no snapshot point past 5500:\n{}",
+        first.log_text()
+    );
     etcdctl_ok(
         &first.client_url(),
         &["member", "add", "a1", "--peer-urls=http://127.0.0.54:2380"],
@@ -204,4 +213,14 @@ async fn member_added_after_a_snapshot_point_catches_up() {
         "{}",
         added.log_text()
     );
+}
+
+/// The highest index in the member's "saved snapshot" log lines.
+fn last_snapshot_point(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("saved snapshot"))
+        .filter_map(|l| l.split("index=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }
