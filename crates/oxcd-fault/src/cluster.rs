@@ -35,6 +35,24 @@ pub fn name(member: usize) -> String {
     format!("m{member}")
 }
 
+/// The store revision member `m` answers a range with (`serializable`: from its own state,
+/// without asking the leader).
+pub async fn revision_of(m: usize, serializable: bool) -> Result<i64> {
+    let mut kv = KvClient::new(channel(m)?);
+    let r = kv
+        .range(RangeRequest {
+            key: b"\0".to_vec().into(),
+            serializable,
+            count_only: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    r.header
+        .map(|h| h.revision)
+        .ok_or_else(|| anyhow!("a range answer without a header"))
+}
+
 /// A gRPC channel to one member that connects lazily and gives up quickly, so a dead member
 /// costs a client one short failure rather than a hang.
 pub fn channel(member: usize) -> Result<Channel> {
@@ -255,8 +273,11 @@ impl Cluster {
             .ok_or_else(|| anyhow!("status without header"))
     }
 
-    /// The member the running members agree is leader, if any.
+    /// The member the running members say is leader, if any.
     pub async fn leader(&self) -> Option<usize> {
+        // Each answer names its own member ID and the leader's, so one round finds the leader.
+        let mut ids = Vec::new();
+        let mut leader_id = 0;
         for m in self.running() {
             let Ok(ch) = channel(m) else { continue };
             let mut c = MaintenanceClient::new(ch);
@@ -266,23 +287,16 @@ impl Cluster {
                 continue;
             };
             let s = s.into_inner();
-            if s.leader == 0 {
-                continue;
+            if let Some(h) = s.header {
+                ids.push((m, h.member_id));
             }
-            if s.header.map(|h| h.member_id) == Some(s.leader) {
-                return Some(m);
-            }
-            for other in self.running() {
-                if let Ok(Ok(id)) =
-                    tokio::time::timeout(Duration::from_secs(1), self.member_id(other)).await
-                {
-                    if id == s.leader {
-                        return Some(other);
-                    }
-                }
+            if leader_id == 0 {
+                leader_id = s.leader;
             }
         }
-        None
+        ids.into_iter()
+            .find(|&(_, id)| id == leader_id)
+            .map(|(m, _)| m)
     }
 
     /// Asks leader `from` to hand leadership to `to`.
@@ -350,20 +364,7 @@ impl Cluster {
                 if start.elapsed() > deadline {
                     bail!("member {} did not reach revision {revision}", name(m));
                 }
-                let caught_up = async {
-                    let mut kv = KvClient::new(channel(m)?);
-                    let r = kv
-                        .range(RangeRequest {
-                            key: b"\0".to_vec().into(),
-                            serializable: true,
-                            count_only: true,
-                            ..Default::default()
-                        })
-                        .await?
-                        .into_inner();
-                    anyhow::Ok(r.header.map(|h| h.revision).unwrap_or(0) >= revision)
-                };
-                if matches!(caught_up.await, Ok(true)) {
+                if matches!(revision_of(m, true).await, Ok(r) if r >= revision) {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -52,7 +52,7 @@ pub struct Network {
 
 impl Network {
     pub fn setup(members: usize) -> Result<Network> {
-        teardown(8);
+        teardown();
         run("ip", &["link", "add", BRIDGE, "type", "bridge"])
             .context("creating the bridge (the harness needs root)")?;
         run(
@@ -133,13 +133,14 @@ impl Network {
 
 impl Drop for Network {
     fn drop(&mut self) {
-        teardown(self.members.max(8));
+        teardown();
     }
 }
 
-/// Best effort: leftovers of an earlier run that was killed must not break this one.
-fn teardown(members: usize) {
-    for m in 0..members {
+/// Best effort, and over every possible member: leftovers of an earlier run that was killed
+/// (perhaps with more members) must not break this one.
+fn teardown() {
+    for m in 0..crate::proxy::MAX_MEMBERS {
         let _ = run("ip", &["link", "del", &format!("oxfv{m}")]);
         let _ = run("ip", &["netns", "del", &namespace(m)]);
     }

@@ -11,12 +11,10 @@ use oxcd_lincheck::{
     check_durability, check_operations, check_reference, check_revision_order, check_watch,
     resolve_unknown_writes, write_history_json, CheckOutcome, Event, Operation, WatchLog,
 };
-use oxcd_proto::etcdserverpb::kv_client::KvClient;
-use oxcd_proto::etcdserverpb::RangeRequest;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::cluster::{channel, Cluster};
+use crate::cluster::{revision_of, Cluster};
 use crate::faults::{self, Scenario};
 use crate::lease::{run_lease_client, LeaseReport};
 use crate::netns::Network;
@@ -291,21 +289,7 @@ async fn final_revision(cluster: &Cluster, limit: Duration) -> Result<i64> {
     let mut last_err = anyhow!("no member answered");
     while start.elapsed() < limit {
         for m in cluster.running() {
-            let read = async {
-                let mut kv = KvClient::new(channel(m)?);
-                let r = kv
-                    .range(RangeRequest {
-                        key: b"k/".to_vec().into(),
-                        count_only: true,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner();
-                r.header
-                    .map(|h| h.revision)
-                    .ok_or_else(|| anyhow!("no header"))
-            };
-            match read.await {
+            match revision_of(m, false).await {
                 Ok(rev) => return Ok(rev),
                 Err(e) => last_err = e,
             }

@@ -115,19 +115,16 @@ pub async fn run_watcher(
 ) -> WatchLog {
     let mut events = Vec::new();
     let mut member = watcher as usize % members;
-    let mut reconnects = 0u32;
     while !stop.load(Ordering::Relaxed) {
         let start = events.last().map(|e: &Event| e.revision + 1).unwrap_or(1);
         if watch_once(member, &prefix, start, true, &mut events, &stop, None)
             .await
             .is_err()
         {
-            reconnects += 1;
             member = (member + 1) % members;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let _ = reconnects;
     WatchLog {
         watcher,
         prefix,
