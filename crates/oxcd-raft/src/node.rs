@@ -346,6 +346,10 @@ impl<E: NodeEvents> RaftNode<E> {
 
     fn on_ready(&mut self) -> Result<(), String> {
         let mut rd = self.raw.ready();
+        // The applier reads the status when it applies what this Ready hands over (a new
+        // leader's first entry promotes its lessor only if the term matches), so the status
+        // must be current before anything leaves this thread.
+        self.publish_status();
         if let Some(ss) = rd.ss() {
             let term = self.raw.raft.term;
             self.status.leader.store(ss.leader_id, Ordering::Release);
@@ -400,6 +404,7 @@ impl<E: NodeEvents> RaftNode<E> {
         }
         let committed = light.take_committed_entries();
         if !committed.is_empty() {
+            self.publish_status();
             self.events.committed(None, committed);
         }
         self.raw.advance_apply();
@@ -480,5 +485,77 @@ impl<E: NodeEvents> RaftNode<E> {
         self.status
             .last_index
             .store(store.last_index(), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Mutex, OnceLock};
+
+    use super::*;
+
+    /// Records, for each committed empty entry (a new leader's first), its term and the term
+    /// the published status showed when the entry was handed over.
+    struct TermProbe {
+        status: Arc<OnceLock<Arc<NodeStatus>>>,
+        seen: Arc<Mutex<Vec<(u64, u64, bool)>>>,
+    }
+
+    impl NodeEvents for TermProbe {
+        fn send(&mut self, _msgs: Vec<Message>) {}
+        fn committed(&mut self, _snapshot: Option<Snapshot>, entries: Vec<Entry>) {
+            let Some(status) = self.status.get() else {
+                return;
+            };
+            for e in entries.iter().filter(|e| e.data.is_empty()) {
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.push((e.term, status.term(), status.is_leader()));
+                }
+            }
+        }
+        fn read_states(&mut self, _states: Vec<ReadState>) {}
+        fn leader_changed(&mut self, _leader: u64, _term: u64, _role: StateRole) {}
+        fn proposals_dropped(&mut self, _ids: Vec<u64>) {}
+        fn fatal(&mut self, _err: String) {}
+    }
+
+    #[test]
+    fn status_shows_the_new_term_before_its_first_entry_is_handed_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal_dir = dir.path().join("wal");
+        let wal = oxcd_wal::Wal::create(&wal_dir, b"").expect("wal");
+        let mut log = LogStore::default();
+        log.set_conf_state(ConfState {
+            voters: vec![1],
+            ..Default::default()
+        });
+        let status = Arc::new(OnceLock::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let probe = TermProbe {
+            status: status.clone(),
+            seen: seen.clone(),
+        };
+        let settings = NodeSettings {
+            id: 1,
+            election_tick: 10,
+            heartbeat_tick: 1,
+            tick_interval: Duration::from_millis(10),
+            pre_vote: true,
+            applied: 0,
+            wal_dir,
+            snap_dir: dir.path().join("snap"),
+        };
+        let (handle, thread) = RaftNode::spawn(settings, log, wal, probe, 64).expect("spawn");
+        let _ = status.set(handle.status.clone());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.lock().expect("lock").is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        handle.send_blocking(Command::Stop).expect("stop");
+        thread.join().expect("join");
+        let seen = seen.lock().expect("lock").clone();
+        let (entry_term, status_term, leader) = *seen.first().expect("the node never led");
+        assert_eq!(status_term, entry_term, "status lagged the new term");
+        assert!(leader, "status did not show the leader");
     }
 }
