@@ -18,8 +18,10 @@ pub struct StoreSnapshot {
 }
 
 impl KvStore {
-    /// Pins the store's last committed state.
+    /// Pins everything applied so far (committing the open transaction first). Called by the
+    /// writer's thread between batches, it pins exactly the state of the last batch.
     pub fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
+        self.flush()?;
         Ok(StoreSnapshot {
             txn: self.inner.db.begin_read()?,
         })

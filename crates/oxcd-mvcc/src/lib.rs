@@ -9,6 +9,7 @@
 pub mod error;
 mod export;
 pub mod kv;
+mod overlay;
 pub mod query;
 pub mod read;
 pub mod revision;

@@ -54,7 +54,7 @@ impl<'a> KeySpan<'a> {
     }
 
     /// Whether `key` lies beyond the end of the span (so no later key can be inside it).
-    fn past_end(&self, key: &[u8]) -> bool {
+    pub(crate) fn past_end(&self, key: &[u8]) -> bool {
         match *self {
             KeySpan::Single(k) => key > k,
             KeySpan::Range(_, e) => key >= e,
@@ -62,7 +62,7 @@ impl<'a> KeySpan<'a> {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(*self, KeySpan::Range(s, e) if e <= s)
     }
 }

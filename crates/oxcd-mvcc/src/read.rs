@@ -1,14 +1,17 @@
-//! [`ReadView`]: a consistent, read-only snapshot of the store (one redb read transaction).
+//! [`ReadView`]: a consistent, read-only snapshot of the store: the last backend commit (one
+//! redb read transaction, [`BaseView`]) plus the changes applied after it ([`Overlay`]), up
+//! to the revision published when the view was taken.
 //!
 //! A view never blocks the writer and keeps seeing the state of the moment it was opened,
-//! including the bookkeeping values (`meta` table) of that moment.
+//! including the bookkeeping values of that moment.
 
 use oxcd_proto::mvccpb::{event::EventType, Event, KeyValue};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableError};
 
 use crate::error::StoreError;
+use crate::overlay::Overlay;
 use crate::query::{self, KeySpan, RangeOptions, RangeResult};
 use crate::revision::Revision;
 use crate::tables::{self, decode_kv, AuxEntries, HISTORY, HISTORY_PUT, LATEST, META, REVISIONS};
@@ -40,15 +43,18 @@ impl Meta {
     }
 }
 
+/// Finds the newest revision of a key at the revision being hashed.
+pub(crate) type NewestRevision<'a> = dyn Fn(&[u8]) -> Result<Option<Revision>, StoreError> + 'a;
+
 type HistoryTable = ReadOnlyTable<(&'static [u8], u64, u64), u8>;
 type BytesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
-/// A consistent read-only snapshot of the store.
+/// One backend commit, read through a redb read transaction.
 ///
 /// `history` and `revisions` are opened on first use: reads at the current revision need only
 /// `latest`, and opening a redb table (a lookup in the table tree and a type check that formats
 /// the tuple type's name) cost a serializable single-key read a fifth of its instructions.
-pub struct ReadView {
+pub(crate) struct BaseView {
     pub(crate) txn: ReadTransaction,
     latest: BytesTable,
     history: OnceLock<HistoryTable>,
@@ -67,11 +73,11 @@ pub struct HashKv {
     pub compact_rev: i64,
 }
 
-impl ReadView {
-    pub(crate) fn new(txn: ReadTransaction) -> Result<ReadView, StoreError> {
+impl BaseView {
+    pub(crate) fn new(txn: ReadTransaction) -> Result<BaseView, StoreError> {
         let latest = txn.open_table(LATEST)?;
         let meta = Meta::load(&txn.open_table(META)?)?;
-        Ok(ReadView {
+        Ok(BaseView {
             txn,
             latest,
             history: OnceLock::new(),
@@ -96,33 +102,12 @@ impl ReadView {
         Ok(self.revisions.get_or_init(|| t))
     }
 
-    /// The revision this view reads at by default.
-    pub fn current_revision(&self) -> i64 {
-        self.meta.current_rev
-    }
-
-    /// The compacted revision of this view (0: never compacted).
-    pub fn compact_revision(&self) -> i64 {
-        self.meta.compact_rev
-    }
-
-    /// The raft index of the last entry applied in this view.
-    pub fn consistent_index(&self) -> u64 {
-        self.meta.consistent_index
-    }
-
-    /// The raft term of the last entry applied in this view.
-    pub fn consistent_term(&self) -> u64 {
-        self.meta.consistent_term
-    }
-
-    /// All bookkeeping values of this view.
-    pub fn meta(&self) -> Meta {
-        self.meta
-    }
-
     /// Reads the keys of `span` (see [`RangeOptions`] for the revision and limits).
-    pub fn range(&self, span: KeySpan<'_>, opts: RangeOptions) -> Result<RangeResult, StoreError> {
+    pub(crate) fn range(
+        &self,
+        span: KeySpan<'_>,
+        opts: RangeOptions,
+    ) -> Result<RangeResult, StoreError> {
         let rev = query::resolve_rev(opts.rev, self.meta.current_rev, self.meta.compact_rev)?;
         if rev == self.meta.current_rev {
             return query::range_latest(&self.latest, span, opts, rev);
@@ -139,7 +124,7 @@ impl ReadView {
     }
 
     /// Reads one value of the auxiliary table `table`.
-    pub fn get_aux(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn get_aux(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let name = tables::aux_table_name(table);
         let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
         match self.txn.open_table(def) {
@@ -150,7 +135,7 @@ impl ReadView {
     }
 
     /// Every entry of the auxiliary table `table`, in key order (empty if it does not exist).
-    pub fn scan_aux(&self, table: &str) -> Result<AuxEntries, StoreError> {
+    pub(crate) fn scan_aux(&self, table: &str) -> Result<AuxEntries, StoreError> {
         let name = tables::aux_table_name(table);
         let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
         match self.txn.open_table(def) {
@@ -173,7 +158,7 @@ impl ReadView {
     /// still holds it. Stops after the first whole revision that brings the count to `limit`
     /// (0: no limit), so a caller continues from the last event's mod revision + 1. Fails
     /// with [`StoreError::Compacted`] when `from_rev` is below the compacted revision.
-    pub fn events(
+    pub(crate) fn events(
         &self,
         from_rev: i64,
         span: Option<KeySpan<'_>>,
@@ -220,7 +205,7 @@ impl ReadView {
     }
 
     /// The value of `key` at revision `rev` if the history still holds it.
-    fn value_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>, StoreError> {
+    pub(crate) fn value_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>, StoreError> {
         if rev <= 0 {
             return Ok(None);
         }
@@ -233,6 +218,248 @@ impl ReadView {
             }
             _ => Ok(None),
         }
+    }
+
+    /// The newest revision of `key` at or below `rev`, if the history holds one.
+    pub(crate) fn newest_rev_at(
+        &self,
+        key: &[u8],
+        rev: i64,
+    ) -> Result<Option<Revision>, StoreError> {
+        Ok(query::newest_at(self.history()?, key, rev as u64)?.map(|(r, _)| r))
+    }
+
+    /// Folds the revision records up to `upto` into `hash` the way [`ReadView::hash_kv`]
+    /// describes; `newest` names the newest revision of a key at the hashed revision.
+    pub(crate) fn hash_records(
+        &self,
+        mut hash: u32,
+        upto: i64,
+        keep_is_empty: bool,
+        newest: &NewestRevision<'_>,
+    ) -> Result<u32, StoreError> {
+        let compacted = self.meta.compact_rev;
+        let upper = Revision::new(upto + 1, 0).to_bytes();
+        for item in self.revisions()?.range::<&[u8]>(..&upper[..])? {
+            let (k, v) = item?;
+            let (k, v) = (k.value(), v.value());
+            let Some((r, tomb)) = Revision::from_key(k) else {
+                return Err(StoreError::Corrupt("malformed revision key".into()));
+            };
+            if r.main <= compacted && !keep_is_empty {
+                let kv: KeyValue = decode_kv(v)?;
+                if tomb || newest(&kv.key)? != Some(r) {
+                    continue;
+                }
+            }
+            hash = crc32c::crc32c_append(hash, k);
+            hash = crc32c::crc32c_append(hash, v);
+        }
+        Ok(hash)
+    }
+}
+
+/// A consistent read-only snapshot of the store: a backend commit plus the overlay written
+/// after it, up to the revision in `meta`.
+pub struct ReadView {
+    base: Arc<BaseView>,
+    /// `None` when the view is the base alone.
+    overlay: Option<Arc<Overlay>>,
+    meta: Meta,
+}
+
+impl ReadView {
+    pub(crate) fn new(base: Arc<BaseView>, overlay: Option<Arc<Overlay>>, meta: Meta) -> ReadView {
+        ReadView {
+            base,
+            overlay,
+            meta,
+        }
+    }
+
+    /// The revision this view reads at by default.
+    pub fn current_revision(&self) -> i64 {
+        self.meta.current_rev
+    }
+
+    /// The compacted revision of this view (0: never compacted).
+    pub fn compact_revision(&self) -> i64 {
+        self.meta.compact_rev
+    }
+
+    /// The raft index of the last entry applied in this view.
+    pub fn consistent_index(&self) -> u64 {
+        self.meta.consistent_index
+    }
+
+    /// The raft term of the last entry applied in this view.
+    pub fn consistent_term(&self) -> u64 {
+        self.meta.consistent_term
+    }
+
+    /// All bookkeeping values of this view.
+    pub fn meta(&self) -> Meta {
+        self.meta
+    }
+
+    /// The redb transaction of the base, for tests that look at the tables themselves.
+    #[cfg(test)]
+    pub(crate) fn base_txn(&self) -> &ReadTransaction {
+        &self.base.txn
+    }
+
+    /// The overlay, if it may hold versions at or below `rev`.
+    fn overlay_for(&self, rev: i64) -> Option<&Overlay> {
+        self.overlay.as_deref().filter(|o| rev > o.base_rev)
+    }
+
+    /// Reads the keys of `span` (see [`RangeOptions`] for the revision and limits).
+    pub fn range(&self, span: KeySpan<'_>, opts: RangeOptions) -> Result<RangeResult, StoreError> {
+        let rev = query::resolve_rev(opts.rev, self.meta.current_rev, self.meta.compact_rev)?;
+        let Some(overlay) = self.overlay_for(rev) else {
+            let mut out = self.base.range(span, RangeOptions { rev, ..opts })?;
+            out.rev = self.meta.current_rev;
+            return Ok(out);
+        };
+        // The base's `latest` is the state at the base revision; the overlay's versions at or
+        // below `rev` override it key by key.
+        let mut out = RangeResult {
+            rev: self.meta.current_rev,
+            ..RangeResult::default()
+        };
+        if span.is_empty() {
+            return Ok(out);
+        }
+        let wants =
+            |out: &RangeResult| !opts.count_only && (opts.limit == 0 || out.kvs.len() < opts.limit);
+        let take = |out: &mut RangeResult, kv: &KeyValue| {
+            out.count += 1;
+            if wants(out) {
+                out.kvs.push(kv.clone());
+            }
+        };
+        let mut mine = overlay.newest_in(span, rev).into_iter().peekable();
+        let latest = &self.base.latest;
+        let base_iter = match span {
+            KeySpan::Single(k) => {
+                match mine.next() {
+                    Some(v) if !v.tombstone => take(&mut out, &v.kv),
+                    Some(_) => {}
+                    None => {
+                        if let Some(v) = latest.get(k)? {
+                            take(&mut out, &decode_kv(v.value())?);
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+            KeySpan::Range(s, e) => latest.range::<&[u8]>(s..e)?,
+            KeySpan::FromKey(s) => latest.range::<&[u8]>(s..)?,
+        };
+        for item in base_iter {
+            let (k, v) = item?;
+            let key = k.value();
+            while let Some(v) = mine.next_if(|v| &v.kv.key[..] < key) {
+                if !v.tombstone {
+                    take(&mut out, &v.kv);
+                }
+            }
+            match mine.next_if(|v| &v.kv.key[..] == key) {
+                Some(v) if !v.tombstone => take(&mut out, &v.kv),
+                Some(_) => {}
+                None => {
+                    out.count += 1;
+                    if wants(&out) {
+                        out.kvs.push(decode_kv(v.value())?);
+                    }
+                }
+            }
+        }
+        for v in mine.filter(|v| !v.tombstone) {
+            take(&mut out, &v.kv);
+        }
+        Ok(out)
+    }
+
+    /// Reads one value of the auxiliary table `table`. Auxiliary tables are written only in
+    /// backend commits, so the base holds them.
+    pub fn get_aux(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.base.get_aux(table, key)
+    }
+
+    /// Every entry of the auxiliary table `table`, in key order (empty if it does not exist).
+    pub fn scan_aux(&self, table: &str) -> Result<AuxEntries, StoreError> {
+        self.base.scan_aux(table)
+    }
+
+    /// The changes recorded from revision `from_rev` (inclusive) on, in revision order, as
+    /// watch events (what a watcher catching up needs). Only keys inside `span` (all keys if
+    /// `None`); with `with_prev`, each event carries the key's previous value if the history
+    /// still holds it. Stops after the first whole revision that brings the count to `limit`
+    /// (0: no limit), so a caller continues from the last event's mod revision + 1. Fails
+    /// with [`StoreError::Compacted`] when `from_rev` is below the compacted revision.
+    pub fn events(
+        &self,
+        from_rev: i64,
+        span: Option<KeySpan<'_>>,
+        with_prev: bool,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        if from_rev < self.meta.compact_rev {
+            return Err(StoreError::Compacted);
+        }
+        let Some(overlay) = self.overlay_for(self.meta.current_rev) else {
+            return self.base.events(from_rev, span, with_prev, limit);
+        };
+        let mut out = if from_rev <= overlay.base_rev {
+            self.base.events(from_rev, span, with_prev, limit)?
+        } else {
+            Vec::new()
+        };
+        // The base stops early only at a whole revision that reached the limit.
+        if limit != 0 && out.len() >= limit {
+            return Ok(out);
+        }
+        let mut last_main = None;
+        let from = from_rev.max(overlay.base_rev + 1);
+        for v in overlay.versions(from, self.meta.current_rev) {
+            let main = v.rev.main;
+            if limit != 0 && out.len() >= limit && last_main != Some(main) {
+                break;
+            }
+            last_main = Some(main);
+            if span.is_some_and(|s| !s.contains(&v.kv.key)) {
+                continue;
+            }
+            let prev_kv = if with_prev {
+                self.value_at(&v.kv.key, main - 1)?
+            } else {
+                None
+            };
+            let (kind, kv) = if v.tombstone {
+                let kv = KeyValue {
+                    mod_revision: main,
+                    ..v.kv.clone()
+                };
+                (EventType::Delete, kv)
+            } else {
+                (EventType::Put, v.kv.clone())
+            };
+            out.push(Event {
+                r#type: kind as i32,
+                kv: Some(kv),
+                prev_kv,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The value of `key` at revision `rev` if the history still holds it.
+    fn value_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>, StoreError> {
+        if let Some(v) = self.overlay_for(rev).and_then(|o| o.newest_at(key, rev)) {
+            return Ok((!v.tombstone).then(|| v.kv.clone()));
+        }
+        self.base.value_at(key, rev)
     }
 
     /// A hash of the key-value history up to `rev` (0: the current revision), computed like
@@ -260,25 +487,23 @@ impl ReadView {
             )?
             .kvs
             .is_empty();
-        let upper = Revision::new(rev + 1, 0).to_bytes();
-        let mut hash = crc32c::crc32c(b"key");
-        for item in self.revisions()?.range::<&[u8]>(..&upper[..])? {
-            let (k, v) = item?;
-            let (k, v) = (k.value(), v.value());
-            let Some((r, tomb)) = Revision::from_key(k) else {
-                return Err(StoreError::Corrupt("malformed revision key".into()));
-            };
-            if r.main <= compacted && !keep_is_empty {
-                let kv: KeyValue = decode_kv(v)?;
-                let kept = !tomb
-                    && query::newest_at(self.history()?, &kv.key, rev as u64)?
-                        .is_some_and(|(n, _)| n == r);
-                if !kept {
-                    continue;
-                }
+        let overlay = self.overlay_for(rev);
+        let newest = |key: &[u8]| -> Result<Option<Revision>, StoreError> {
+            if let Some(v) = overlay.and_then(|o| o.newest_at(key, rev)) {
+                return Ok(Some(v.rev));
             }
-            hash = crc32c::crc32c_append(hash, k);
-            hash = crc32c::crc32c_append(hash, v);
+            self.base.newest_rev_at(key, rev)
+        };
+        let base_upto = overlay.map_or(rev, |o| o.base_rev);
+        let mut hash =
+            self.base
+                .hash_records(crc32c::crc32c(b"key"), base_upto, keep_is_empty, &newest)?;
+        if let Some(o) = overlay {
+            // Everything here is newer than any compaction (compacting commits the backend).
+            for v in o.versions(o.base_rev + 1, rev) {
+                hash = crc32c::crc32c_append(hash, &v.rev.to_key(v.tombstone));
+                hash = crc32c::crc32c_append(hash, &tables::encode_kv(&v.kv));
+            }
         }
         Ok(HashKv {
             hash,

@@ -8,13 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::error::StoreError;
-use crate::read::{Meta, ReadView};
+use crate::overlay::Overlay;
+use crate::read::{BaseView, Meta, ReadView};
 use crate::tables::{self, HISTORY, LATEST, META, REVISIONS};
-use crate::write::WriteBatch;
+use crate::write::{OpenTxn, WriteBatch};
 
 /// Default size of redb's page cache. Pages that miss it are read from the kernel's page
 /// cache; a larger cache only made the resident memory grow with the history kept since the
@@ -26,14 +28,34 @@ pub const DEFAULT_CACHE_SIZE: usize = 16 * 1024 * 1024;
 pub struct StoreOptions {
     /// Bytes of memory redb may use to cache pages.
     pub cache_size: usize,
+    /// A non-durable commit leaves the backend transaction open (its changes readable through
+    /// the overlay) until it holds this many versions (0: every commit reaches the backend)...
+    pub flush_versions: usize,
+    /// ...or until it is this old.
+    pub flush_age: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_size: DEFAULT_CACHE_SIZE,
+            flush_versions: 4096,
+            flush_age: Duration::from_millis(100),
         }
     }
+}
+
+/// What readers see: the last backend commit, the overlay written after it and the
+/// bookkeeping values of the last published batch, replaced together.
+pub(crate) struct Published {
+    base: Arc<BaseView>,
+    /// The meta of the base commit itself.
+    base_meta: Meta,
+    overlay: Option<Arc<Overlay>>,
+    meta: Meta,
+    /// A view of exactly this state, shared by the reads that come before the next publish.
+    /// Building one is cheap (no redb transaction), but sharing saves the allocation.
+    shared: Option<Arc<ReadView>>,
 }
 
 pub(crate) struct Inner {
@@ -46,21 +68,53 @@ pub(crate) struct Inner {
     durable_index: AtomicU64,
     /// Bytes of live data and metadata as of the last durable commit (the space quota's view).
     pub(crate) used_bytes: AtomicU64,
-    /// A view of the last commit, shared by the reads that come before the next one. Opening a
-    /// view (a read transaction, two tables and the bookkeeping values) cost more than the
-    /// single-key read itself; every commit drops it, so it never pins pages that later
-    /// commits free.
-    pub(crate) shared_view: parking_lot::Mutex<Option<Arc<ReadView>>>,
-    /// Commits so far: a view opened after reading `n` here sees at least those commits.
-    pub(crate) commits: AtomicU64,
+    pub(crate) published: parking_lot::Mutex<Published>,
+    /// The backend transaction left open by the last non-durable commit, if any. A
+    /// [`WriteBatch`] holds this lock for its whole life: it is the single-writer lock.
+    pub(crate) writer: Arc<parking_lot::Mutex<Option<OpenTxn>>>,
+    pub(crate) options: StoreOptions,
 }
 
 impl Inner {
-    /// After a commit: makes its bookkeeping values visible and retires the shared view.
-    pub(crate) fn publish(&self, meta: &Meta, durable: bool) {
-        self.commits.fetch_add(1, Ordering::AcqRel);
-        let stale = self.shared_view.lock().take();
+    /// After a batch that stayed in the open transaction: its changes are in `overlay`.
+    pub(crate) fn publish_overlay(&self, meta: &Meta, overlay: &Arc<Overlay>) {
+        let stale = {
+            let mut p = self.published.lock();
+            p.overlay = Some(overlay.clone());
+            p.meta = *meta;
+            p.shared.take()
+        };
         drop(stale);
+        self.publish_meta(meta, false);
+    }
+
+    /// After a backend commit: `base` reads it, and no overlay is needed.
+    pub(crate) fn publish_base(&self, base: BaseView, meta: &Meta, durable: bool) {
+        let stale = {
+            let mut p = self.published.lock();
+            let old = std::mem::replace(&mut p.base, Arc::new(base));
+            p.base_meta = *meta;
+            p.overlay = None;
+            p.meta = *meta;
+            (old, p.shared.take())
+        };
+        drop(stale);
+        self.publish_meta(meta, durable);
+    }
+
+    /// Forgets the overlay (its transaction was dropped): readers see the base again.
+    pub(crate) fn discard_overlay(&self) {
+        let (meta, stale) = {
+            let mut p = self.published.lock();
+            p.overlay = None;
+            p.meta = p.base_meta;
+            (p.meta, p.shared.take())
+        };
+        drop(stale);
+        self.publish_meta(&meta, false);
+    }
+
+    fn publish_meta(&self, meta: &Meta, durable: bool) {
         self.current_rev.store(meta.current_rev, Ordering::Release);
         self.compact_rev.store(meta.compact_rev, Ordering::Release);
         self.consistent_index
@@ -102,6 +156,7 @@ impl KvStore {
         let db = Database::builder()
             .set_cache_size(opts.cache_size)
             .create(path)?;
+        let opts = opts.clone();
         let mut used = 0;
         let meta = {
             let txn = db.begin_write()?;
@@ -131,6 +186,7 @@ impl KvStore {
             txn.commit()?;
             meta
         };
+        let base = BaseView::new(db.begin_read()?)?;
         let inner = Inner {
             db,
             path: path.to_path_buf(),
@@ -140,8 +196,15 @@ impl KvStore {
             consistent_term: AtomicU64::new(meta.consistent_term),
             durable_index: AtomicU64::new(meta.consistent_index),
             used_bytes: AtomicU64::new(used),
-            shared_view: parking_lot::Mutex::new(None),
-            commits: AtomicU64::new(0),
+            published: parking_lot::Mutex::new(Published {
+                base: Arc::new(base),
+                base_meta: meta,
+                overlay: None,
+                meta,
+                shared: None,
+            }),
+            writer: Arc::new(parking_lot::Mutex::new(None)),
+            options: opts,
         };
         tracing::debug!(path = %path.display(), ?meta, "opened mvcc store");
         Ok(KvStore {
@@ -149,36 +212,40 @@ impl KvStore {
         })
     }
 
-    /// A consistent snapshot of the last committed state. Never blocks the writer.
+    /// A consistent snapshot of everything applied so far. Never blocks the writer.
     pub fn read(&self) -> Result<ReadView, StoreError> {
-        ReadView::new(self.inner.db.begin_read()?)
+        let p = self.inner.published.lock();
+        Ok(ReadView::new(p.base.clone(), p.overlay.clone(), p.meta))
     }
 
-    /// A view of the last commit, shared with other reads made since it (see [`Self::read`]).
+    /// Like [`Self::read`], but shared with the other reads made since the last publish.
     pub fn read_shared(&self) -> Result<Arc<ReadView>, StoreError> {
-        let commits = self.inner.commits.load(Ordering::Acquire);
-        if let Some(view) = self.inner.shared_view.lock().as_ref() {
+        let mut p = self.inner.published.lock();
+        if let Some(view) = &p.shared {
             return Ok(view.clone());
         }
-        let view = Arc::new(self.read()?);
-        let mut slot = self.inner.shared_view.lock();
-        // Published only if no commit finished since `commits` was read: the view then holds
-        // everything committed so far. Otherwise it may miss a commit, and later reads must
-        // not get it (this read may: it began before that commit was acknowledged).
-        if slot.is_none() && self.inner.commits.load(Ordering::Acquire) == commits {
-            *slot = Some(view.clone());
-        }
+        let view = Arc::new(ReadView::new(p.base.clone(), p.overlay.clone(), p.meta));
+        p.shared = Some(view.clone());
         Ok(view)
     }
 
     /// Starts a write batch. Only one batch exists at a time: this blocks while another
-    /// batch is open. Dropping a batch without committing discards it.
+    /// batch is open. Dropping a batch without committing discards it, and with it every
+    /// change since the last backend commit (see [`WriteBatch`]).
     pub fn write(&self) -> Result<WriteBatch, StoreError> {
-        let txn = self.inner.db.begin_write()?;
-        WriteBatch::new(self.inner.clone(), txn)
+        WriteBatch::new(self.inner.clone())
     }
 
-    /// The current revision as of the last commit.
+    /// Commits the transaction a non-durable commit left open, so that the database file holds
+    /// everything applied so far (not fsynced). Waits for a batch in progress.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        if self.inner.writer.lock().is_none() {
+            return Ok(());
+        }
+        self.write()?.commit_to_backend(false)
+    }
+
+    /// The current revision as of the last published batch.
     pub fn current_revision(&self) -> i64 {
         self.inner.current_rev.load(Ordering::Acquire)
     }

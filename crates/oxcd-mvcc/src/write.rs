@@ -11,22 +11,28 @@
 //! removes every revision `<= rev` that is not the newest of its key at `rev`, and the newest
 //! too when it is a tombstone.
 //!
-//! Durability: [`WriteBatch::commit`] with `durable = false` commits with redb's
-//! `Durability::None` (visible to new readers at once, not fsynced; lost on a crash together
-//! with every later commit, never partially), `durable = true` with `Durability::Immediate`
-//! (fsynced, and makes all earlier non-durable commits durable too). redb reclaims pages freed
-//! by non-durable commits only after a durable one, so durable commits should happen regularly.
+//! Durability: [`WriteBatch::commit`] with `durable = false` makes the batch visible to new
+//! readers at once but not durable. Usually it leaves the redb transaction open for the next
+//! batch and publishes the changes through the [`Overlay`]; every few thousand versions or
+//! ~100 ms (see [`crate::StoreOptions`]), and whenever the batch compacted or wrote an
+//! auxiliary table, it commits the transaction with redb's `Durability::None` (not fsynced;
+//! lost on a crash together with every later commit, never partially). `durable = true`
+//! commits with `Durability::Immediate` (fsynced, and makes all earlier commits durable too).
+//! redb reclaims pages freed by non-durable commits only after a durable one, so durable
+//! commits should happen regularly.
 
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use oxcd_proto::mvccpb::{event::EventType, Event, KeyValue};
-use redb::{Durability, ReadableTable, Table, TableError, WriteTransaction};
+use redb::{Durability, ReadableDatabase, ReadableTable, Table, TableError, WriteTransaction};
 
 use crate::error::StoreError;
+use crate::overlay::{Overlay, Version};
 use crate::query::{self, KeySpan, RangeOptions, RangeResult};
-use crate::read::Meta;
+use crate::read::{BaseView, Meta};
 use crate::revision::Revision;
 use crate::store::Inner;
 use crate::tables::{
@@ -65,43 +71,107 @@ impl Tables {
     }
 }
 
-/// A batch of changes in one redb write transaction.
-pub struct WriteBatch {
+/// The redb transaction of the store's writer, with what was written in it so far. It
+/// outlives a [`WriteBatch`] when a non-durable commit leaves it open.
+pub(crate) struct OpenTxn {
     // Declared before `txn`: fields drop in order, and the tables borrow the transaction.
     tables: Option<Tables>,
     txn: Arc<WriteTransaction>,
-    inner: Arc<Inner>,
     meta: Meta,
-    /// The changes of the open request, as watch events.
-    pending: Vec<Event>,
+    /// Every version written in `txn`, for readers.
+    overlay: Arc<Overlay>,
+    began: Instant,
 }
 
-impl WriteBatch {
-    pub(crate) fn new(inner: Arc<Inner>, txn: WriteTransaction) -> Result<WriteBatch, StoreError> {
+impl OpenTxn {
+    fn begin(inner: &Inner) -> Result<OpenTxn, StoreError> {
+        let txn = inner.db.begin_write()?;
         let meta = Meta::load(&txn.open_table(META)?)?;
         let txn = Arc::new(txn);
         // SAFETY: the tables live in `self.tables`, which drops before `self.txn` and is
-        // emptied before `commit` unwraps the transaction; nothing else opens these tables.
+        // emptied before the transaction is unwrapped; nothing else opens these tables.
         let tables = unsafe { Tables::open(&txn)? };
-        Ok(WriteBatch {
+        Ok(OpenTxn {
             tables: Some(tables),
             txn,
-            inner,
             meta,
+            overlay: Arc::new(Overlay::new(meta.current_rev)),
+            began: Instant::now(),
+        })
+    }
+}
+
+/// A batch of changes: the writer's turn at the store's redb transaction.
+pub struct WriteBatch {
+    // Declared before `slot`: the transaction goes back into the slot (or is dropped) while
+    // the writer lock is still held.
+    open: Option<OpenTxn>,
+    slot: parking_lot::ArcMutexGuard<parking_lot::RawMutex, Option<OpenTxn>>,
+    inner: Arc<Inner>,
+    /// The changes of the open request, as watch events.
+    pending: Vec<Event>,
+    /// The batch changed something readers cannot get from the overlay.
+    needs_backend_commit: bool,
+}
+
+impl Drop for WriteBatch {
+    fn drop(&mut self) {
+        // Not committed: the transaction is dropped (aborted), and with it whatever earlier
+        // batches published through its overlay.
+        if let Some(open) = self.open.take() {
+            let published = open.overlay.len() > 0;
+            drop(open);
+            if published {
+                self.inner.discard_overlay();
+            }
+        }
+    }
+}
+
+impl WriteBatch {
+    pub(crate) fn new(inner: Arc<Inner>) -> Result<WriteBatch, StoreError> {
+        let mut slot = inner.writer.lock_arc();
+        let open = match slot.take() {
+            Some(open) => open,
+            None => OpenTxn::begin(&inner)?,
+        };
+        Ok(WriteBatch {
+            open: Some(open),
+            slot,
+            inner,
             pending: Vec::new(),
+            needs_backend_commit: false,
         })
     }
 
+    fn open(&self) -> Result<&OpenTxn, StoreError> {
+        self.open
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
+    }
+
+    fn open_mut(&mut self) -> Result<&mut OpenTxn, StoreError> {
+        self.open
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
+    }
+
     fn tables(&self) -> Result<&Tables, StoreError> {
-        self.tables
+        self.open()?
+            .tables
             .as_ref()
             .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
     }
 
     fn tables_mut(&mut self) -> Result<&mut Tables, StoreError> {
-        self.tables
+        self.open_mut()?
+            .tables
             .as_mut()
             .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
+    }
+
+    fn meta(&self) -> Meta {
+        self.open.as_ref().map(|o| o.meta).unwrap_or_default()
     }
 
     /// Marks the start of one raft request. An unfinished previous request is finished
@@ -118,35 +188,37 @@ impl WriteBatch {
     /// (and the deleted value in `prev_kv`).
     pub fn end_request(&mut self) -> Vec<Event> {
         if !self.pending.is_empty() {
-            self.meta.current_rev += 1;
+            if let Some(open) = self.open.as_mut() {
+                open.meta.current_rev += 1;
+            }
         }
         std::mem::take(&mut self.pending)
     }
 
     /// The current revision, not counting the open request.
     pub fn current_revision(&self) -> i64 {
-        self.meta.current_rev
+        self.meta().current_rev
     }
 
     /// The revision reads see: the current revision, plus one while the open request has
     /// changed something.
     pub fn view_revision(&self) -> i64 {
-        self.meta.current_rev + i64::from(!self.pending.is_empty())
+        self.meta().current_rev + i64::from(!self.pending.is_empty())
     }
 
     /// The revision the open request writes at.
     pub fn write_revision(&self) -> i64 {
-        self.meta.current_rev + 1
+        self.meta().current_rev + 1
     }
 
     /// The compacted revision (0: never compacted).
     pub fn compact_revision(&self) -> i64 {
-        self.meta.compact_rev
+        self.meta().compact_rev
     }
 
     /// The consistent index recorded so far.
     pub fn consistent_index(&self) -> u64 {
-        self.meta.consistent_index
+        self.meta().consistent_index
     }
 
     /// Whether the open request changed anything yet.
@@ -164,7 +236,7 @@ impl WriteBatch {
             span,
             opts,
             self.view_revision(),
-            self.meta.compact_rev,
+            self.meta().compact_rev,
         )
     }
 
@@ -199,6 +271,11 @@ impl WriteBatch {
         t.revisions.insert(&rev.to_bytes()[..], &encoded[..])?;
         t.history
             .insert((&key[..], rev.main as u64, rev.sub as u64), HISTORY_PUT)?;
+        self.open()?.overlay.insert(Version {
+            rev,
+            tombstone: false,
+            kv: kv.clone(),
+        });
         self.pending.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(kv),
@@ -215,11 +292,15 @@ impl WriteBatch {
             return Ok(Vec::new());
         }
         let main = self.write_revision();
+        let open = self
+            .open
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
         let Tables {
             latest,
             revisions,
             history,
-        } = self
+        } = open
             .tables
             .as_mut()
             .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
@@ -235,6 +316,11 @@ impl WriteBatch {
                 (&prev.key[..], rev.main as u64, rev.sub as u64),
                 HISTORY_TOMBSTONE,
             )?;
+            open.overlay.insert(Version {
+                rev,
+                tombstone: true,
+                kv: tomb.clone(),
+            });
             self.pending.push(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(KeyValue {
@@ -253,15 +339,16 @@ impl WriteBatch {
     /// compacted revision and [`StoreError::FutureRevision`] if it is above the current
     /// revision. Cost: proportional to the revisions written since the previous compaction.
     pub fn compact(&mut self, rev: i64) -> Result<(), StoreError> {
-        if rev <= self.meta.compact_rev {
+        let meta = self.meta();
+        if rev <= meta.compact_rev {
             return Err(StoreError::Compacted);
         }
-        if rev > self.meta.current_rev {
+        if rev > meta.current_rev {
             return Err(StoreError::FutureRevision);
         }
-        let from = Revision::new(self.meta.compact_rev + 1, 0)
-            .to_bytes()
-            .to_vec();
+        // Readers see compaction only through the backend.
+        self.needs_backend_commit = true;
+        let from = Revision::new(meta.compact_rev + 1, 0).to_bytes().to_vec();
         let upper = Revision::new(rev + 1, 0).to_bytes();
         let mut cursor: Bound<Vec<u8>> = Bound::Included(from);
         loop {
@@ -310,20 +397,25 @@ impl WriteBatch {
                 }
             }
         }
-        self.meta.compact_rev = rev;
+        self.open_mut()?.meta.compact_rev = rev;
         Ok(())
     }
 
     /// Records the raft index and term of the last entry applied by this batch.
     pub fn set_consistent_index(&mut self, index: u64, term: u64) {
-        self.meta.consistent_index = index;
-        self.meta.consistent_term = term;
+        if let Some(open) = self.open.as_mut() {
+            open.meta.consistent_index = index;
+            open.meta.consistent_term = term;
+        }
     }
 
     /// Writes `value` under `key` in the caller-owned table `table` (created on first use).
     pub fn put_aux(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let name = tables::aux_table_name(table);
+        // Readers find auxiliary tables in the backend only.
+        self.needs_backend_commit = true;
         let mut t = self
+            .open()?
             .txn
             .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))?;
         t.insert(key, value)?;
@@ -333,7 +425,9 @@ impl WriteBatch {
     /// Removes `key` from the caller-owned table `table`; returns whether it was there.
     pub fn delete_aux(&mut self, table: &str, key: &[u8]) -> Result<bool, StoreError> {
         let name = tables::aux_table_name(table);
+        self.needs_backend_commit = true;
         let mut t = self
+            .open()?
             .txn
             .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))?;
         let removed = t.remove(key)?.is_some();
@@ -344,7 +438,7 @@ impl WriteBatch {
     pub fn get_aux(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let name = tables::aux_table_name(table);
         let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
-        match self.txn.open_table(def) {
+        match self.open()?.txn.open_table(def) {
             Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
             Err(TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(e.into()),
@@ -355,7 +449,7 @@ impl WriteBatch {
     pub fn scan_aux(&self, table: &str) -> Result<AuxEntries, StoreError> {
         let name = tables::aux_table_name(table);
         let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
-        let t = self.txn.open_table(def)?;
+        let t = self.open()?.txn.open_table(def)?;
         let mut out = Vec::new();
         for item in t.iter()? {
             let (k, v) = item?;
@@ -369,11 +463,36 @@ impl WriteBatch {
     /// returning.
     pub fn commit(mut self, durable: bool) -> Result<(), StoreError> {
         self.end_request();
+        let opts = &self.inner.options;
+        let keep_open = !durable
+            && !self.needs_backend_commit
+            && self.open.as_ref().is_some_and(|o| {
+                o.overlay.len() < opts.flush_versions && o.began.elapsed() < opts.flush_age
+            });
+        if !keep_open {
+            return self.commit_to_backend(durable);
+        }
+        let open = self
+            .open
+            .take()
+            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
+        self.inner.publish_overlay(&open.meta, &open.overlay);
+        *self.slot = Some(open);
+        Ok(())
+    }
+
+    /// Commits the redb transaction, fsynced if `durable`, and publishes a view of it.
+    pub(crate) fn commit_to_backend(mut self, durable: bool) -> Result<(), StoreError> {
+        self.end_request();
+        let mut open = self
+            .open
+            .take()
+            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
         // The tables write their roots back to the transaction as they close.
-        self.tables = None;
-        let mut txn = Arc::try_unwrap(self.txn)
+        open.tables = None;
+        let mut txn = Arc::try_unwrap(open.txn)
             .map_err(|_| StoreError::Corrupt("write transaction still shared at commit".into()))?;
-        let meta = self.meta;
+        let meta = open.meta;
         {
             let mut t = txn.open_table(META)?;
             t.insert(tables::META_CONSISTENT_INDEX, meta.consistent_index)?;
@@ -391,8 +510,8 @@ impl WriteBatch {
             Durability::None
         };
         txn.set_durability(durability)?;
-        // Measuring walks redb's allocator state, so only durable commits (every ~100 ms)
-        // refresh the figure the space quota is checked against.
+        // Measuring walks redb's allocator state, so only durable commits (about once a
+        // second) refresh the figure the space quota is checked against.
         if durable {
             if let Ok(stats) = txn.stats() {
                 self.inner.used_bytes.store(
@@ -402,7 +521,9 @@ impl WriteBatch {
             }
         }
         txn.commit()?;
-        self.inner.publish(&meta, durable);
+        // Opened before the writer lock is released, so no later commit can slip in between.
+        let base = BaseView::new(self.inner.db.begin_read()?)?;
+        self.inner.publish_base(base, &meta, durable);
         Ok(())
     }
 }
@@ -651,7 +772,7 @@ mod tests {
             Err(StoreError::Compacted)
         ));
         // exactly what is visible at 5 and later remains
-        let revs = v.txn.open_table(REVISIONS).unwrap();
+        let revs = v.base_txn().open_table(REVISIONS).unwrap();
         let keys: Vec<_> = revs
             .iter()
             .unwrap()
@@ -661,7 +782,7 @@ mod tests {
             keys,
             vec![(Revision::new(3, 0), false), (Revision::new(6, 0), false)]
         );
-        let hist = v.txn.open_table(HISTORY).unwrap();
+        let hist = v.base_txn().open_table(HISTORY).unwrap();
         assert_eq!(hist.len().unwrap(), 2);
 
         // a second compaction only touches what changed since
@@ -669,7 +790,10 @@ mod tests {
         w.compact(6).unwrap();
         w.commit(true).unwrap();
         let v = s.read().unwrap();
-        assert_eq!(v.txn.open_table(REVISIONS).unwrap().len().unwrap(), 1);
+        assert_eq!(
+            v.base_txn().open_table(REVISIONS).unwrap().len().unwrap(),
+            1
+        );
         assert_eq!(
             at(&s, KeySpan::FromKey(b""), 6),
             vec![("a".into(), "3".into(), 2, 6, 3)]
@@ -694,7 +818,7 @@ mod tests {
         assert_eq!(at(&s, KeySpan::FromKey(b""), 2500), want);
         let v = s.read().unwrap();
         // the newest revision of each of the 700 keys at 2500, plus the 501 newer ones
-        let n = v.txn.open_table(REVISIONS).unwrap().len().unwrap();
+        let n = v.base_txn().open_table(REVISIONS).unwrap().len().unwrap();
         assert_eq!(n, 700 + 501);
     }
 
