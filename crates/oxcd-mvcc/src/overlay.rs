@@ -3,9 +3,9 @@
 //! redb copies every B-tree page a transaction touches, once per transaction, so a commit per
 //! small raft batch cost a put several times more than the insert itself (30 puts per
 //! transaction: ~29 µs each; 1000 per transaction: ~8 µs). The writer therefore keeps one redb
-//! transaction open across many batches and commits it only every few thousand changes, every
-//! ~100 ms, or when something needs the file itself (a durable commit, a compaction, an
-//! auxiliary table, a snapshot). Readers cannot see an open transaction, so every change is
+//! transaction open across many batches and commits it only every 1024 versions or 25 ms, or
+//! when something needs the file itself (a durable commit, a compaction, an auxiliary table,
+//! a snapshot). Readers cannot see an open transaction, so every change is
 //! also recorded here; a read merges the last commit (the *base*) with the overlay.
 //!
 //! One overlay belongs to one base: it holds exactly the versions written after it. It only

@@ -13,8 +13,8 @@
 //!
 //! Durability: [`WriteBatch::commit`] with `durable = false` makes the batch visible to new
 //! readers at once but not durable. Usually it leaves the redb transaction open for the next
-//! batch and publishes the changes through the [`Overlay`]; every few thousand versions or
-//! ~100 ms (see [`crate::StoreOptions`]), and whenever the batch compacted or wrote an
+//! batch and publishes the changes through the [`Overlay`]; every 1024 versions or 25 ms (see
+//! [`crate::StoreOptions`]), and whenever the batch compacted or wrote an
 //! auxiliary table, it commits the transaction with redb's `Durability::None` (not fsynced;
 //! lost on a crash together with every later commit, never partially). `durable = true`
 //! commits with `Durability::Immediate` (fsynced, and makes all earlier commits durable too).
