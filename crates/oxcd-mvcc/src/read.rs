@@ -152,12 +152,7 @@ impl BaseView {
         }
     }
 
-    /// The changes recorded from revision `from_rev` (inclusive) on, in revision order, as
-    /// watch events (what a watcher catching up needs). Only keys inside `span` (all keys if
-    /// `None`); with `with_prev`, each event carries the key's previous value if the history
-    /// still holds it. Stops after the first whole revision that brings the count to `limit`
-    /// (0: no limit), so a caller continues from the last event's mod revision + 1. Fails
-    /// with [`StoreError::Compacted`] when `from_rev` is below the compacted revision.
+    /// [`ReadView::events`] over this commit alone.
     pub(crate) fn events(
         &self,
         from_rev: i64,
