@@ -89,6 +89,47 @@ pub struct RangeResult {
     pub rev: i64,
 }
 
+/// Builds a range's answer: every key found is counted, and its value kept while the limit
+/// allows (and the read wants values at all).
+pub(crate) struct RangeCollector {
+    out: RangeResult,
+    opts: RangeOptions,
+}
+
+impl RangeCollector {
+    /// An empty answer of a read at a store whose current revision is `current`.
+    pub(crate) fn new(opts: RangeOptions, current: i64) -> RangeCollector {
+        RangeCollector {
+            out: RangeResult {
+                rev: current,
+                ..RangeResult::default()
+            },
+            opts,
+        }
+    }
+
+    /// Counts one more key; true when its value belongs in the answer.
+    pub(crate) fn count(&mut self) -> bool {
+        self.out.count += 1;
+        !self.opts.count_only && (self.opts.limit == 0 || self.out.kvs.len() < self.opts.limit)
+    }
+
+    /// Counts one more key and keeps `kv()` if the answer wants it (decoded only then).
+    pub(crate) fn add(
+        &mut self,
+        kv: impl FnOnce() -> Result<KeyValue, StoreError>,
+    ) -> Result<(), StoreError> {
+        if self.count() {
+            self.out.kvs.push(kv()?);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> RangeResult {
+        self.out
+    }
+}
+
 /// Checks a requested revision against the store's bounds and resolves 0 to `current`.
 pub(crate) fn resolve_rev(rev: i64, current: i64, compacted: i64) -> Result<i64, StoreError> {
     if rev > current {
@@ -121,16 +162,10 @@ where
     if rev == current {
         return range_latest(latest, span, opts, current);
     }
-    let mut out = RangeResult {
-        rev: current,
-        ..RangeResult::default()
-    };
+    let mut out = RangeCollector::new(opts, current);
     if span.is_empty() {
-        return Ok(out);
+        return Ok(out.finish());
     }
-    let wants =
-        |out: &RangeResult| !opts.count_only && (opts.limit == 0 || out.kvs.len() < opts.limit);
-
     let at = rev as u64;
     let mut next = first_history_key(history, Bound::Included((span.start(), 0, 0)))?;
     while let Some(key) = next {
@@ -139,8 +174,7 @@ where
         }
         if let Some(found) = newest_at(history, &key, at)? {
             if found.1 == HISTORY_PUT {
-                out.count += 1;
-                if wants(&out) {
+                out.add(|| {
                     let rk = Revision::new(found.0.main, found.0.sub).to_bytes();
                     let v = revisions.get(&rk[..])?.ok_or_else(|| {
                         StoreError::Corrupt(format!(
@@ -148,8 +182,8 @@ where
                             found.0
                         ))
                     })?;
-                    out.kvs.push(decode_kv(v.value())?);
-                }
+                    decode_kv(v.value())
+                })?;
             }
         }
         if matches!(span, KeySpan::Single(_)) {
@@ -160,7 +194,7 @@ where
             Bound::Excluded((key.as_slice(), u64::MAX, u64::MAX)),
         )?;
     }
-    Ok(out)
+    Ok(out.finish())
 }
 
 /// Reads `span` at the current revision: `latest` alone holds everything such a read needs.
@@ -173,43 +207,25 @@ pub(crate) fn range_latest<L>(
 where
     L: ReadableTable<&'static [u8], &'static [u8]>,
 {
-    let mut out = RangeResult {
-        rev: current,
-        ..RangeResult::default()
-    };
+    let mut out = RangeCollector::new(opts, current);
     if span.is_empty() {
-        return Ok(out);
+        return Ok(out.finish());
     }
-    let wants =
-        |out: &RangeResult| !opts.count_only && (opts.limit == 0 || out.kvs.len() < opts.limit);
-    match span {
+    let iter = match span {
         KeySpan::Single(k) => {
             if let Some(v) = latest.get(k)? {
-                out.count = 1;
-                if wants(&out) {
-                    out.kvs.push(decode_kv(v.value())?);
-                }
+                out.add(|| decode_kv(v.value()))?;
             }
+            return Ok(out.finish());
         }
-        KeySpan::Range(s, e) => scan_latest(latest.range::<&[u8]>(s..e)?, &mut out, &wants)?,
-        KeySpan::FromKey(s) => scan_latest(latest.range::<&[u8]>(s..)?, &mut out, &wants)?,
-    }
-    Ok(out)
-}
-
-fn scan_latest<'t>(
-    iter: redb::Range<'t, &'static [u8], &'static [u8]>,
-    out: &mut RangeResult,
-    wants: &dyn Fn(&RangeResult) -> bool,
-) -> Result<(), StoreError> {
+        KeySpan::Range(s, e) => latest.range::<&[u8]>(s..e)?,
+        KeySpan::FromKey(s) => latest.range::<&[u8]>(s..)?,
+    };
     for item in iter {
         let (_, v) = item?;
-        out.count += 1;
-        if wants(out) {
-            out.kvs.push(decode_kv(v.value())?);
-        }
+        out.add(|| decode_kv(v.value()))?;
     }
-    Ok(())
+    Ok(out.finish())
 }
 
 /// The user key of the first `history` entry at or after `from`.

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableError};
 
 use crate::error::StoreError;
-use crate::overlay::Overlay;
-use crate::query::{self, KeySpan, RangeOptions, RangeResult};
+use crate::overlay::{Overlay, Version};
+use crate::query::{self, KeySpan, RangeCollector, RangeOptions, RangeResult};
 use crate::revision::Revision;
 use crate::tables::{self, decode_kv, AuxEntries, HISTORY, HISTORY_PUT, LATEST, META, REVISIONS};
 
@@ -45,6 +45,10 @@ impl Meta {
 
 /// Finds the newest revision of a key at the revision being hashed.
 pub(crate) type NewestRevision<'a> = dyn Fn(&[u8]) -> Result<Option<Revision>, StoreError> + 'a;
+
+/// Revision records as [`BaseView::records`] yields them.
+pub(crate) type RevisionRecords<'a> =
+    Box<dyn Iterator<Item = Result<(Revision, bool, KeyValue), StoreError>> + 'a>;
 
 type HistoryTable = ReadOnlyTable<(&'static [u8], u64, u64), u8>;
 type BytesTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -152,51 +156,18 @@ impl BaseView {
         }
     }
 
-    /// [`ReadView::events`] over this commit alone.
-    pub(crate) fn events(
-        &self,
-        from_rev: i64,
-        span: Option<KeySpan<'_>>,
-        with_prev: bool,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        if from_rev < self.meta.compact_rev {
-            return Err(StoreError::Compacted);
-        }
-        let from = Revision::new(from_rev.max(0), 0).to_bytes();
-        let mut out: Vec<Event> = Vec::new();
-        let mut last_main = None;
-        for item in self.revisions()?.range::<&[u8]>(&from[..]..)? {
+    /// The revision records from main revision `from` on, in revision order: each revision,
+    /// whether it is a tombstone, and the stored key-value.
+    pub(crate) fn records(&self, from: i64) -> Result<RevisionRecords<'_>, StoreError> {
+        let from = Revision::new(from.max(0), 0).to_bytes();
+        let iter = self.revisions()?.range::<&[u8]>(&from[..]..)?;
+        Ok(Box::new(iter.map(|item| {
             let (k, v) = item?;
             let Some((r, tomb)) = Revision::from_key(k.value()) else {
                 return Err(StoreError::Corrupt("malformed revision key".into()));
             };
-            if limit != 0 && out.len() >= limit && last_main != Some(r.main) {
-                break;
-            }
-            last_main = Some(r.main);
-            let mut kv = decode_kv(v.value())?;
-            if span.is_some_and(|s| !s.contains(&kv.key)) {
-                continue;
-            }
-            let prev_kv = if with_prev {
-                self.value_at(&kv.key, r.main - 1)?
-            } else {
-                None
-            };
-            let kind = if tomb {
-                kv.mod_revision = r.main;
-                EventType::Delete
-            } else {
-                EventType::Put
-            };
-            out.push(Event {
-                r#type: kind as i32,
-                kv: Some(kv),
-                prev_kv,
-            });
-        }
-        Ok(out)
+            Ok((r, tomb, decode_kv(v.value())?))
+        })))
     }
 
     /// The value of `key` at revision `rev` if the history still holds it.
@@ -317,36 +288,30 @@ impl ReadView {
             return Ok(out);
         };
         // The base's `latest` is the state at the base revision; the overlay's versions at or
-        // below `rev` override it key by key.
-        let mut out = RangeResult {
-            rev: self.meta.current_rev,
-            ..RangeResult::default()
-        };
+        // below `rev` override it key by key (a tombstone hides the key).
+        let mut out = RangeCollector::new(opts, self.meta.current_rev);
         if span.is_empty() {
-            return Ok(out);
+            return Ok(out.finish());
         }
-        let wants =
-            |out: &RangeResult| !opts.count_only && (opts.limit == 0 || out.kvs.len() < opts.limit);
-        let take = |out: &mut RangeResult, kv: &KeyValue| {
-            out.count += 1;
-            if wants(out) {
-                out.kvs.push(kv.clone());
+        let add_version = |out: &mut RangeCollector, v: &Version| {
+            if v.tombstone {
+                return Ok(());
             }
+            out.add(|| Ok(v.kv.clone()))
         };
         let mut mine = overlay.newest_in(span, rev).into_iter().peekable();
         let latest = &self.base.latest;
         let base_iter = match span {
             KeySpan::Single(k) => {
                 match mine.next() {
-                    Some(v) if !v.tombstone => take(&mut out, &v.kv),
-                    Some(_) => {}
+                    Some(v) => add_version(&mut out, &v)?,
                     None => {
                         if let Some(v) = latest.get(k)? {
-                            take(&mut out, &decode_kv(v.value())?);
+                            out.add(|| decode_kv(v.value()))?;
                         }
                     }
                 }
-                return Ok(out);
+                return Ok(out.finish());
             }
             KeySpan::Range(s, e) => latest.range::<&[u8]>(s..e)?,
             KeySpan::FromKey(s) => latest.range::<&[u8]>(s..)?,
@@ -354,26 +319,18 @@ impl ReadView {
         for item in base_iter {
             let (k, v) = item?;
             let key = k.value();
-            while let Some(v) = mine.next_if(|v| &v.kv.key[..] < key) {
-                if !v.tombstone {
-                    take(&mut out, &v.kv);
-                }
+            while let Some(newer) = mine.next_if(|o| &o.kv.key[..] < key) {
+                add_version(&mut out, &newer)?;
             }
-            match mine.next_if(|v| &v.kv.key[..] == key) {
-                Some(v) if !v.tombstone => take(&mut out, &v.kv),
-                Some(_) => {}
-                None => {
-                    out.count += 1;
-                    if wants(&out) {
-                        out.kvs.push(decode_kv(v.value())?);
-                    }
-                }
+            match mine.next_if(|o| &o.kv.key[..] == key) {
+                Some(newer) => add_version(&mut out, &newer)?,
+                None => out.add(|| decode_kv(v.value()))?,
             }
         }
-        for v in mine.filter(|v| !v.tombstone) {
-            take(&mut out, &v.kv);
+        for newer in mine {
+            add_version(&mut out, &newer)?;
         }
-        Ok(out)
+        Ok(out.finish())
     }
 
     /// Reads one value of the auxiliary table `table`. Auxiliary tables are written only in
@@ -403,42 +360,39 @@ impl ReadView {
         if from_rev < self.meta.compact_rev {
             return Err(StoreError::Compacted);
         }
-        let Some(overlay) = self.overlay_for(self.meta.current_rev) else {
-            return self.base.events(from_rev, span, with_prev, limit);
-        };
-        let mut out = if from_rev <= overlay.base_rev {
-            self.base.events(from_rev, span, with_prev, limit)?
+        // The base's records, then the overlay's (all newer than the base).
+        let overlay = self.overlay_for(self.meta.current_rev);
+        let base_upto = overlay.map_or(self.meta.current_rev, |o| o.base_rev);
+        let base = if from_rev <= base_upto {
+            Some(self.base.records(from_rev)?)
         } else {
-            Vec::new()
+            None
         };
-        // The base stops early only at a whole revision that reached the limit.
-        if limit != 0 && out.len() >= limit {
-            return Ok(out);
-        }
+        let newer = overlay.into_iter().flat_map(|o| {
+            o.versions(from_rev.max(o.base_rev + 1), self.meta.current_rev)
+                .map(|v| Ok((v.rev, v.tombstone, v.kv.clone())))
+        });
+        let mut out: Vec<Event> = Vec::new();
         let mut last_main = None;
-        let from = from_rev.max(overlay.base_rev + 1);
-        for v in overlay.versions(from, self.meta.current_rev) {
-            let main = v.rev.main;
-            if limit != 0 && out.len() >= limit && last_main != Some(main) {
+        for record in base.into_iter().flatten().chain(newer) {
+            let (r, tomb, mut kv) = record?;
+            if limit != 0 && out.len() >= limit && last_main != Some(r.main) {
                 break;
             }
-            last_main = Some(main);
-            if span.is_some_and(|s| !s.contains(&v.kv.key)) {
+            last_main = Some(r.main);
+            if span.is_some_and(|s| !s.contains(&kv.key)) {
                 continue;
             }
             let prev_kv = if with_prev {
-                self.value_at(&v.kv.key, main - 1)?
+                self.value_at(&kv.key, r.main - 1)?
             } else {
                 None
             };
-            let (kind, kv) = if v.tombstone {
-                let kv = KeyValue {
-                    mod_revision: main,
-                    ..v.kv.clone()
-                };
-                (EventType::Delete, kv)
+            let kind = if tomb {
+                kv.mod_revision = r.main;
+                EventType::Delete
             } else {
-                (EventType::Put, v.kv.clone())
+                EventType::Put
             };
             out.push(Event {
                 r#type: kind as i32,

@@ -78,6 +78,12 @@ pub(crate) struct Inner {
     pub(crate) options: StoreOptions,
 }
 
+impl Published {
+    fn view(&self) -> ReadView {
+        ReadView::new(self.base.clone(), self.overlay.clone(), self.meta)
+    }
+}
+
 impl Inner {
     /// After a batch that stayed in the open transaction: its changes are in `overlay`.
     pub(crate) fn publish_overlay(&self, meta: &Meta, overlay: &Arc<Overlay>) {
@@ -217,8 +223,7 @@ impl KvStore {
 
     /// A consistent snapshot of everything applied so far. Never blocks the writer.
     pub fn read(&self) -> Result<ReadView, StoreError> {
-        let p = self.inner.published.lock();
-        Ok(ReadView::new(p.base.clone(), p.overlay.clone(), p.meta))
+        Ok(self.inner.published.lock().view())
     }
 
     /// Like [`Self::read`], but shared with the other reads made since the last publish.
@@ -227,7 +232,7 @@ impl KvStore {
         if let Some(view) = &p.shared {
             return Ok(view.clone());
         }
-        let view = Arc::new(ReadView::new(p.base.clone(), p.overlay.clone(), p.meta));
+        let view = Arc::new(p.view());
         p.shared = Some(view.clone());
         Ok(view)
     }

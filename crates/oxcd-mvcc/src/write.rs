@@ -71,6 +71,11 @@ impl Tables {
     }
 }
 
+/// The error of a batch used after its transaction went to `commit`.
+fn used_after_commit() -> StoreError {
+    StoreError::Corrupt("write batch used after commit".into())
+}
+
 /// The redb transaction of the store's writer, with what was written in it so far. It
 /// outlives a [`WriteBatch`] when a non-durable commit leaves it open.
 pub(crate) struct OpenTxn {
@@ -145,29 +150,22 @@ impl WriteBatch {
     }
 
     fn open(&self) -> Result<&OpenTxn, StoreError> {
-        self.open
-            .as_ref()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
+        self.open.as_ref().ok_or_else(used_after_commit)
     }
 
     fn open_mut(&mut self) -> Result<&mut OpenTxn, StoreError> {
-        self.open
-            .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
+        self.open.as_mut().ok_or_else(used_after_commit)
     }
 
     fn tables(&self) -> Result<&Tables, StoreError> {
-        self.open()?
-            .tables
-            .as_ref()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
+        self.open()?.tables.as_ref().ok_or_else(used_after_commit)
     }
 
     fn tables_mut(&mut self) -> Result<&mut Tables, StoreError> {
         self.open_mut()?
             .tables
             .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))
+            .ok_or_else(used_after_commit)
     }
 
     fn meta(&self) -> Meta {
@@ -292,18 +290,12 @@ impl WriteBatch {
             return Ok(Vec::new());
         }
         let main = self.write_revision();
-        let open = self
-            .open
-            .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
+        let open = self.open.as_mut().ok_or_else(used_after_commit)?;
         let Tables {
             latest,
             revisions,
             history,
-        } = open
-            .tables
-            .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
+        } = open.tables.as_mut().ok_or_else(used_after_commit)?;
         for prev in &found.kvs {
             let rev = Revision::new(main, self.pending.len() as i64);
             let tomb = KeyValue {
@@ -472,10 +464,7 @@ impl WriteBatch {
         if !keep_open {
             return self.commit_to_backend(durable);
         }
-        let open = self
-            .open
-            .take()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
+        let open = self.open.take().ok_or_else(used_after_commit)?;
         self.inner.publish_overlay(&open.meta, &open.overlay);
         *self.slot = Some(open);
         Ok(())
@@ -484,10 +473,7 @@ impl WriteBatch {
     /// Commits the redb transaction, fsynced if `durable`, and publishes a view of it.
     pub(crate) fn commit_to_backend(mut self, durable: bool) -> Result<(), StoreError> {
         self.end_request();
-        let mut open = self
-            .open
-            .take()
-            .ok_or_else(|| StoreError::Corrupt("write batch used after commit".into()))?;
+        let mut open = self.open.take().ok_or_else(used_after_commit)?;
         // The tables write their roots back to the transaction as they close.
         open.tables = None;
         let mut txn = Arc::try_unwrap(open.txn)
