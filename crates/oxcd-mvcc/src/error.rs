@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A record in the database does not have the expected shape.
     #[error("storage corrupt: {0}")]
     Corrupt(String),
+    /// Writing applied changes to the backend file failed earlier; nothing more is accepted.
+    #[error("storage: backend flush failed: {0}")]
+    Flush(String),
     /// An argument is out of the range the store supports.
     #[error("invalid argument: {0}")]
     Invalid(String),

@@ -8,6 +8,7 @@
 
 pub mod error;
 mod export;
+mod flush;
 pub mod kv;
 mod overlay;
 pub mod query;

@@ -1,16 +1,16 @@
-//! [`Overlay`]: the key-value changes applied since the last backend commit.
+//! [`Overlay`]: key-value versions applied but not yet in the backend file.
 //!
-//! redb copies every B-tree page a transaction touches, once per transaction, so a commit per
-//! small raft batch cost a put several times more than the insert itself (30 puts per
-//! transaction: ~29 µs each; 1000 per transaction: ~8 µs). The writer therefore keeps one redb
-//! transaction open across many batches and commits it only every 1024 versions or 25 ms, or
-//! when something needs the file itself (a durable commit, a compaction, an auxiliary table,
-//! a snapshot). Readers cannot see an open transaction, so every change is
-//! also recorded here; a read merges the last commit (the *base*) with the overlay.
+//! redb copies every B-tree page a transaction touches, once per transaction, and a durable
+//! commit writes and syncs every page dirtied since the previous one (tens of ms once the
+//! history is large). Neither belongs on the apply path. The applier therefore writes only
+//! here; a flusher thread (see [`crate::flush`]) later writes whole overlays to redb in one
+//! transaction each, and until then readers merge the last backend commit (the *base*) with
+//! the overlays written after it.
 //!
-//! One overlay belongs to one base: it holds exactly the versions written after it. It only
-//! grows, concurrently with readers, so each reader bounds what it looks at by the revision
-//! that was published when it took its view: versions above it are still being written.
+//! An overlay holds the versions of one contiguous run of revisions above `base_rev`. While it
+//! is the applier's *active* overlay it grows concurrently with readers, so each reader bounds
+//! what it looks at by the revision published when it took its view; once *frozen* (handed to
+//! the flusher) it never changes again.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,6 +58,37 @@ impl Overlay {
             .insert((version.kv.key.clone(), main, sub), version.clone());
         self.by_rev.insert((main, sub), version);
         self.len.fetch_add(1, Ordering::Release);
+    }
+
+    /// Forgets every version with a main revision above `rev` (an abandoned batch's). Readers
+    /// never look above the published revision, so they cannot have seen them.
+    pub fn remove_above(&self, rev: i64) {
+        let doomed: Vec<Arc<Version>> = self
+            .by_rev
+            .range((rev + 1, 0)..)
+            .map(|e| e.value().clone())
+            .collect();
+        for v in doomed {
+            let Revision { main, sub } = v.rev;
+            self.by_rev.remove(&(main, sub));
+            self.by_key.remove(&(v.kv.key.clone(), main, sub));
+            self.len.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    /// The versions from revision `(main, sub)` on, in revision order.
+    pub fn versions_from(&self, from: (i64, i64)) -> impl Iterator<Item = Arc<Version>> + '_ {
+        self.by_rev.range(from..).map(|e| e.value().clone())
+    }
+
+    /// The revision of the newest version, if any.
+    pub fn newest_rev(&self) -> Option<Revision> {
+        self.by_rev.back().map(|e| e.value().rev)
+    }
+
+    /// Every version in (user key, revision) order.
+    pub fn by_key(&self) -> impl Iterator<Item = Arc<Version>> + '_ {
+        self.by_key.iter().map(|e| e.value().clone())
     }
 
     /// How many versions the overlay holds.

@@ -1,5 +1,5 @@
 //! [`ReadView`]: a consistent, read-only snapshot of the store: the last backend commit (one
-//! redb read transaction, [`BaseView`]) plus the changes applied after it ([`Overlay`]), up
+//! redb read transaction, [`BaseView`]) plus the changes applied after it ([`Overlay`]s), up
 //! to the revision published when the view was taken.
 //!
 //! A view never blocks the writer and keeps seeing the state of the moment it was opened,
@@ -225,20 +225,20 @@ impl BaseView {
     }
 }
 
-/// A consistent read-only snapshot of the store: a backend commit plus the overlay written
+/// A consistent read-only snapshot of the store: a backend commit plus the overlays written
 /// after it, up to the revision in `meta`.
 pub struct ReadView {
     base: Arc<BaseView>,
-    /// `None` when the view is the base alone.
-    overlay: Option<Arc<Overlay>>,
+    /// Oldest first; each continues the revisions of the one before (the first, the base's).
+    overlays: Vec<Arc<Overlay>>,
     meta: Meta,
 }
 
 impl ReadView {
-    pub(crate) fn new(base: Arc<BaseView>, overlay: Option<Arc<Overlay>>, meta: Meta) -> ReadView {
+    pub(crate) fn new(base: Arc<BaseView>, overlays: Vec<Arc<Overlay>>, meta: Meta) -> ReadView {
         ReadView {
             base,
-            overlay,
+            overlays,
             meta,
         }
     }
@@ -274,22 +274,80 @@ impl ReadView {
         &self.base.txn
     }
 
-    /// The overlay, if it may hold versions at or below `rev`.
-    fn overlay_for(&self, rev: i64) -> Option<&Overlay> {
-        self.overlay.as_deref().filter(|o| rev > o.base_rev)
+    /// The overlays that may hold versions at or below `rev` (a prefix of them, since their
+    /// revisions ascend); empty when the base alone answers for `rev`.
+    fn overlays_for(&self, rev: i64) -> &[Arc<Overlay>] {
+        let n = self.overlays.partition_point(|o| o.base_rev < rev);
+        &self.overlays[..n]
+    }
+
+    /// The newest version of `key` at or below `rev` in the overlays, if they hold one.
+    fn overlay_version(&self, key: &[u8], rev: i64) -> Option<Arc<Version>> {
+        self.overlays_for(rev)
+            .iter()
+            .rev()
+            .find_map(|o| o.newest_at(key, rev))
+    }
+
+    /// The newest value of `key`, whatever the view's revision: what the writer builds on.
+    pub(crate) fn newest(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        if let Some(v) = self.overlay_version(key, i64::MAX) {
+            return Ok((!v.tombstone).then(|| v.kv.clone()));
+        }
+        match self.base.latest.get(key)? {
+            Some(v) => Ok(Some(decode_kv(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// For every key of `span` in the overlays at or below `rev`: its newest version there,
+    /// in key order.
+    fn overlay_versions_in(&self, span: KeySpan<'_>, rev: i64) -> Vec<Arc<Version>> {
+        let mut merged: Vec<Arc<Version>> = Vec::new();
+        for o in self.overlays_for(rev) {
+            let newer = o.newest_in(span, rev);
+            if merged.is_empty() {
+                merged = newer;
+                continue;
+            }
+            // Two key-ordered lists; on equal keys the later overlay's version wins.
+            let mut out = Vec::with_capacity(merged.len() + newer.len());
+            let mut older = merged.into_iter().peekable();
+            for v in newer {
+                while let Some(o) = older.next_if(|o| o.kv.key < v.kv.key) {
+                    out.push(o);
+                }
+                older.next_if(|o| o.kv.key == v.kv.key);
+                out.push(v);
+            }
+            out.extend(older);
+            merged = out;
+        }
+        merged
     }
 
     /// Reads the keys of `span` (see [`RangeOptions`] for the revision and limits).
     pub fn range(&self, span: KeySpan<'_>, opts: RangeOptions) -> Result<RangeResult, StoreError> {
-        let rev = query::resolve_rev(opts.rev, self.meta.current_rev, self.meta.compact_rev)?;
-        let Some(overlay) = self.overlay_for(rev) else {
+        self.range_as_of(span, opts, &self.meta)
+    }
+
+    /// Reads the keys of `span` as if the view's bookkeeping values were `meta` (the writer
+    /// reads its own batch this way).
+    pub(crate) fn range_as_of(
+        &self,
+        span: KeySpan<'_>,
+        opts: RangeOptions,
+        meta: &Meta,
+    ) -> Result<RangeResult, StoreError> {
+        let rev = query::resolve_rev(opts.rev, meta.current_rev, meta.compact_rev)?;
+        if self.overlays_for(rev).is_empty() {
             let mut out = self.base.range(span, RangeOptions { rev, ..opts })?;
-            out.rev = self.meta.current_rev;
+            out.rev = meta.current_rev;
             return Ok(out);
-        };
-        // The base's `latest` is the state at the base revision; the overlay's versions at or
+        }
+        // The base's `latest` is the state at the base revision; the overlays' versions at or
         // below `rev` override it key by key (a tombstone hides the key).
-        let mut out = RangeCollector::new(opts, self.meta.current_rev);
+        let mut out = RangeCollector::new(opts, meta.current_rev);
         if span.is_empty() {
             return Ok(out.finish());
         }
@@ -299,11 +357,10 @@ impl ReadView {
             }
             out.add(|| Ok(v.kv.clone()))
         };
-        let mut mine = overlay.newest_in(span, rev).into_iter().peekable();
         let latest = &self.base.latest;
         let base_iter = match span {
             KeySpan::Single(k) => {
-                match mine.next() {
+                match self.overlay_version(k, rev) {
                     Some(v) => add_version(&mut out, &v)?,
                     None => {
                         if let Some(v) = latest.get(k)? {
@@ -316,6 +373,7 @@ impl ReadView {
             KeySpan::Range(s, e) => latest.range::<&[u8]>(s..e)?,
             KeySpan::FromKey(s) => latest.range::<&[u8]>(s..)?,
         };
+        let mut mine = self.overlay_versions_in(span, rev).into_iter().peekable();
         for item in base_iter {
             let (k, v) = item?;
             let key = k.value();
@@ -360,16 +418,19 @@ impl ReadView {
         if from_rev < self.meta.compact_rev {
             return Err(StoreError::Compacted);
         }
-        // The base's records, then the overlay's (all newer than the base).
-        let overlay = self.overlay_for(self.meta.current_rev);
-        let base_upto = overlay.map_or(self.meta.current_rev, |o| o.base_rev);
+        // The base's records, then the overlays' (each newer than the one before).
+        let overlays = self.overlays_for(self.meta.current_rev);
+        let base_upto = overlays
+            .first()
+            .map_or(self.meta.current_rev, |o| o.base_rev);
         let base = if from_rev <= base_upto {
             Some(self.base.records(from_rev)?)
         } else {
             None
         };
-        let newer = overlay.into_iter().flat_map(|o| {
-            o.versions(from_rev.max(o.base_rev + 1), self.meta.current_rev)
+        let current = self.meta.current_rev;
+        let newer = overlays.iter().flat_map(|o| {
+            o.versions(from_rev.max(o.base_rev + 1), current)
                 .map(|v| Ok((v.rev, v.tombstone, v.kv.clone())))
         });
         let mut out: Vec<Event> = Vec::new();
@@ -405,7 +466,7 @@ impl ReadView {
 
     /// The value of `key` at revision `rev` if the history still holds it.
     fn value_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>, StoreError> {
-        if let Some(v) = self.overlay_for(rev).and_then(|o| o.newest_at(key, rev)) {
+        if let Some(v) = self.overlay_version(key, rev) {
             return Ok((!v.tombstone).then(|| v.kv.clone()));
         }
         self.base.value_at(key, rev)
@@ -436,19 +497,20 @@ impl ReadView {
             )?
             .kvs
             .is_empty();
-        let overlay = self.overlay_for(rev);
+        let overlays = self.overlays_for(rev);
         let newest = |key: &[u8]| -> Result<Option<Revision>, StoreError> {
-            if let Some(v) = overlay.and_then(|o| o.newest_at(key, rev)) {
+            if let Some(v) = self.overlay_version(key, rev) {
                 return Ok(Some(v.rev));
             }
             self.base.newest_rev_at(key, rev)
         };
-        let base_upto = overlay.map_or(rev, |o| o.base_rev);
+        let base_upto = overlays.first().map_or(rev, |o| o.base_rev);
         let mut hash =
             self.base
                 .hash_records(crc32c::crc32c(b"key"), base_upto, keep_is_empty, &newest)?;
-        if let Some(o) = overlay {
-            // Everything here is newer than any compaction (compacting commits the backend).
+        // Everything in the overlays is newer than any compaction (a compacting batch commits
+        // everything to the backend).
+        for o in overlays {
             for v in o.versions(o.base_rev + 1, rev) {
                 hash = crc32c::crc32c_append(hash, &v.rev.to_key(v.tombstone));
                 hash = crc32c::crc32c_append(hash, &tables::encode_kv(&v.kv));

@@ -1,22 +1,24 @@
 //! [`KvStore`]: the handle to the store's redb database file.
 //!
 //! The handle is cheap to clone and share between threads. It hands out read snapshots
-//! ([`ReadView`]) and write batches ([`WriteBatch`]); redb allows any number of readers next to
-//! the single writer. The latest committed bookkeeping values are cached in atomics for
-//! lock-free access. The file layout is described in [`crate::tables`].
+//! ([`ReadView`]) and write batches ([`WriteBatch`], one at a time), and owns the flusher
+//! thread that moves applied batches into the file ([`crate::flush`]). The latest committed
+//! bookkeeping values are cached in atomics for lock-free access. The file layout is described
+//! in [`crate::tables`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::error::StoreError;
+use crate::flush::{FlushJob, FlushQueue, Flusher};
 use crate::overlay::Overlay;
 use crate::read::{BaseView, Meta, ReadView};
 use crate::tables::{self, HISTORY, LATEST, META, REVISIONS};
-use crate::write::{OpenTxn, WriteBatch};
+use crate::write::WriteBatch;
 
 /// Default size of redb's page cache. Pages that miss it are read from the kernel's page
 /// cache; a larger cache only made the resident memory grow with the history kept since the
@@ -28,11 +30,9 @@ pub const DEFAULT_CACHE_SIZE: usize = 16 * 1024 * 1024;
 pub struct StoreOptions {
     /// Bytes of memory redb may use to cache pages.
     pub cache_size: usize,
-    /// A non-durable commit leaves the backend transaction open (its changes readable through
-    /// the overlay) until it holds this many versions (0: every commit reaches the backend)...
-    /// Measured on the 3-member put benchmark: 1024 versions / 25 ms gave ~10% more puts/s
-    /// than committing every batch at the same p99; 4096 / 100 ms no more puts/s, and a worse
-    /// p99 (each commit then stalls the applier for several ms).
+    /// Applied versions are handed to the flusher once the active overlay holds this many
+    /// (0: every commit waits until its batch is in the file)... The larger the flush, the
+    /// fewer times each B-tree page is copied and written per version.
     pub flush_versions: usize,
     /// ...or until it is this old.
     pub flush_age: Duration,
@@ -42,23 +42,44 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_size: DEFAULT_CACHE_SIZE,
-            flush_versions: 1024,
-            flush_age: Duration::from_millis(25),
+            flush_versions: 4096,
+            flush_age: Duration::from_millis(100),
         }
     }
 }
 
-/// What readers see: the last backend commit, the overlay written after it and the
+/// What readers see: the last backend commit, the overlays applied after it and the
 /// bookkeeping values of the last published batch, replaced together.
 pub(crate) struct Published {
     base: Arc<BaseView>,
-    /// The meta of the base commit itself.
-    base_meta: Meta,
-    overlay: Option<Arc<Overlay>>,
+    /// Overlays handed to the flusher and not yet in `base`, oldest first.
+    frozen: Vec<Arc<Overlay>>,
+    /// The applier's overlay as of its last commit (`None` while empty).
+    active: Option<Arc<Overlay>>,
     meta: Meta,
     /// A view of exactly this state, shared by the reads that come before the next publish.
     /// Building one is cheap (no redb transaction), but sharing saves the allocation.
     shared: Option<Arc<ReadView>>,
+}
+
+impl Published {
+    fn view(&self) -> ReadView {
+        let overlays = self.frozen.iter().chain(&self.active).cloned().collect();
+        ReadView::new(self.base.clone(), overlays, self.meta)
+    }
+}
+
+/// The writer's side: what the next batch continues from. Its lock is the single-writer lock;
+/// a [`WriteBatch`] holds it for its whole life.
+pub(crate) struct WriterState {
+    /// Where batches write; handed to the flusher (frozen) and replaced now and then.
+    pub active: Arc<Overlay>,
+    /// The bookkeeping values after the last committed batch.
+    pub meta: Meta,
+    /// When the first version went into `active`.
+    pub began: Option<Instant>,
+    /// A durable flush was asked for while the flusher was busy: the next hand-over is one.
+    pub durable_pending: bool,
 }
 
 pub(crate) struct Inner {
@@ -71,69 +92,101 @@ pub(crate) struct Inner {
     durable_index: AtomicU64,
     /// Bytes of live data and metadata as of the last durable commit (the space quota's view).
     pub(crate) used_bytes: AtomicU64,
-    pub(crate) published: parking_lot::Mutex<Published>,
-    /// The backend transaction left open by the last non-durable commit, if any. A
-    /// [`WriteBatch`] holds this lock for its whole life: it is the single-writer lock.
-    pub(crate) writer: Arc<parking_lot::Mutex<Option<OpenTxn>>>,
+    published: parking_lot::Mutex<Published>,
+    pub(crate) writer: Arc<parking_lot::Mutex<WriterState>>,
+    pub(crate) flush: Arc<FlushQueue>,
     pub(crate) options: StoreOptions,
 }
 
-impl Published {
-    fn view(&self) -> ReadView {
-        ReadView::new(self.base.clone(), self.overlay.clone(), self.meta)
-    }
-}
-
 impl Inner {
-    /// After a batch that stayed in the open transaction: its changes are in `overlay`.
-    pub(crate) fn publish_overlay(&self, meta: &Meta, overlay: &Arc<Overlay>) {
+    /// What a new batch reads: the published base and frozen overlays, and the active one.
+    pub(crate) fn writer_view(&self, state: &WriterState) -> ReadView {
+        let p = self.published.lock();
+        let overlays = p
+            .frozen
+            .iter()
+            .cloned()
+            .chain(std::iter::once(state.active.clone()))
+            .collect();
+        ReadView::new(p.base.clone(), overlays, state.meta)
+    }
+
+    /// After a batch: readers see it through the active overlay.
+    pub(crate) fn publish_batch(&self, meta: &Meta, active: &Arc<Overlay>) {
         let stale = {
             let mut p = self.published.lock();
-            p.overlay = Some(overlay.clone());
+            p.active = (active.len() > 0).then(|| active.clone());
             p.meta = *meta;
             p.shared.take()
         };
         drop(stale);
-        self.publish_meta(meta, false);
+        self.publish_meta(meta);
     }
 
-    /// After a backend commit: `base` reads it, and no overlay is needed.
-    pub(crate) fn publish_base(&self, base: BaseView, meta: &Meta, durable: bool) {
+    /// Hands the active overlay to the flusher and starts a new one. Called by the writer.
+    pub(crate) fn freeze(&self, state: &mut WriterState, durable: bool) {
+        let fresh = Arc::new(Overlay::new(state.meta.current_rev));
+        let overlay = std::mem::replace(&mut state.active, fresh);
+        state.began = None;
+        state.durable_pending = false;
+        if overlay.len() > 0 {
+            let mut p = self.published.lock();
+            p.frozen.push(overlay.clone());
+            p.active = None;
+        }
+        self.flush.push(FlushJob {
+            overlay,
+            meta: state.meta,
+            durable,
+        });
+    }
+
+    /// After the flusher committed `overlay` (the oldest frozen one): `base` holds it.
+    pub(crate) fn publish_flushed(&self, base: BaseView, overlay: &Overlay, durable: Option<u64>) {
         let stale = {
             let mut p = self.published.lock();
             let old = std::mem::replace(&mut p.base, Arc::new(base));
-            p.base_meta = *meta;
-            p.overlay = None;
+            if p.frozen
+                .first()
+                .is_some_and(|f| std::ptr::eq(f.as_ref(), overlay))
+            {
+                p.frozen.remove(0);
+            }
+            (old, p.shared.take())
+        };
+        drop(stale);
+        if let Some(index) = durable {
+            self.durable_index.store(index, Ordering::Release);
+        }
+    }
+
+    /// After a direct batch committed its own transaction: the file holds everything.
+    pub(crate) fn publish_direct(&self, meta: &Meta, durable: bool) -> Result<(), StoreError> {
+        let base = BaseView::new(self.db.begin_read()?)?;
+        let stale = {
+            let mut p = self.published.lock();
+            let old = std::mem::replace(&mut p.base, Arc::new(base));
+            p.frozen.clear();
+            p.active = None;
             p.meta = *meta;
             (old, p.shared.take())
         };
         drop(stale);
-        self.publish_meta(meta, durable);
+        self.publish_meta(meta);
+        if durable {
+            self.durable_index
+                .store(meta.consistent_index, Ordering::Release);
+        }
+        Ok(())
     }
 
-    /// Forgets the overlay (its transaction was dropped): readers see the base again.
-    pub(crate) fn discard_overlay(&self) {
-        let (meta, stale) = {
-            let mut p = self.published.lock();
-            p.overlay = None;
-            p.meta = p.base_meta;
-            (p.meta, p.shared.take())
-        };
-        drop(stale);
-        self.publish_meta(&meta, false);
-    }
-
-    fn publish_meta(&self, meta: &Meta, durable: bool) {
+    fn publish_meta(&self, meta: &Meta) {
         self.current_rev.store(meta.current_rev, Ordering::Release);
         self.compact_rev.store(meta.compact_rev, Ordering::Release);
         self.consistent_index
             .store(meta.consistent_index, Ordering::Release);
         self.consistent_term
             .store(meta.consistent_term, Ordering::Release);
-        if durable {
-            self.durable_index
-                .store(meta.consistent_index, Ordering::Release);
-        }
     }
 }
 
@@ -141,6 +194,8 @@ impl Inner {
 #[derive(Clone)]
 pub struct KvStore {
     pub(crate) inner: Arc<Inner>,
+    /// Stops the flusher (after it finished what was queued) when the last clone goes.
+    _flusher: Arc<Flusher>,
 }
 
 impl std::fmt::Debug for KvStore {
@@ -207,17 +262,26 @@ impl KvStore {
             used_bytes: AtomicU64::new(used),
             published: parking_lot::Mutex::new(Published {
                 base: Arc::new(base),
-                base_meta: meta,
-                overlay: None,
+                frozen: Vec::new(),
+                active: None,
                 meta,
                 shared: None,
             }),
-            writer: Arc::new(parking_lot::Mutex::new(None)),
+            writer: Arc::new(parking_lot::Mutex::new(WriterState {
+                active: Arc::new(Overlay::new(meta.current_rev)),
+                meta,
+                began: None,
+                durable_pending: false,
+            })),
+            flush: Arc::new(FlushQueue::default()),
             options: opts,
         };
         tracing::debug!(path = %path.display(), ?meta, "opened mvcc store");
+        let inner = Arc::new(inner);
+        let flusher = Flusher::start(inner.clone())?;
         Ok(KvStore {
-            inner: Arc::new(inner),
+            inner,
+            _flusher: Arc::new(flusher),
         })
     }
 
@@ -238,19 +302,36 @@ impl KvStore {
     }
 
     /// Starts a write batch. Only one batch exists at a time: this blocks while another
-    /// batch is open. Dropping a batch without committing discards it, and with it every
-    /// change since the last backend commit (see [`WriteBatch`]).
+    /// batch is open. Dropping a batch without committing discards its changes.
     pub fn write(&self) -> Result<WriteBatch, StoreError> {
         WriteBatch::new(self.inner.clone())
     }
 
-    /// Commits the transaction a non-durable commit left open, so that the database file holds
-    /// everything applied so far (not fsynced). Waits for a batch in progress.
+    /// Waits until the database file holds everything applied so far (not fsynced). Waits
+    /// for a batch in progress.
     pub fn flush(&self) -> Result<(), StoreError> {
-        if self.inner.writer.lock().is_none() {
-            return Ok(());
+        {
+            let mut state = self.inner.writer.lock();
+            if state.active.len() > 0 {
+                self.inner.freeze(&mut state, false);
+            }
         }
-        self.write()?.commit_to_backend(false)
+        self.inner.flush.wait_idle()
+    }
+
+    /// Asks the flusher to make everything applied so far durable (fsynced) and returns at
+    /// once; [`Self::durable_consistent_index`] tells when it is done.
+    pub fn persist_soon(&self) {
+        let mut state = self.inner.writer.lock();
+        self.inner.freeze(&mut state, true);
+    }
+
+    /// Holds the flusher back (true) or lets it go on (false), so that tests can read through
+    /// overlays that are frozen but not yet in the file. Not for servers: while held, a batch
+    /// waits once too much is queued.
+    #[doc(hidden)]
+    pub fn hold_flushes(&self, held: bool) {
+        self.inner.flush.hold(held);
     }
 
     /// The current revision as of the last published batch.

@@ -1,25 +1,31 @@
-//! [`WriteBatch`]: one redb write transaction applying a batch of raft entries.
+//! [`WriteBatch`]: the applier's turn at the store, applying a batch of raft entries.
 //!
 //! Revision rules (etcd's): every raft request that changes something gets one new main
 //! revision (`current + 1`); its changes get sub revisions 0, 1, 2, ... in order. A request is
 //! delimited by [`WriteBatch::begin_request`] / [`WriteBatch::end_request`]; a request that
 //! changed nothing leaves the revision alone. Reads through the batch see its own writes.
 //!
-//! A put writes the new `KeyValue` to `revisions` (17-byte key), `latest` and `history`. A
-//! delete writes a tombstone (18-byte key ending in `b't'`, value: a `KeyValue` with only the
-//! key) to `revisions` and `history` and removes the key from `latest`. Compaction at `rev`
-//! removes every revision `<= rev` that is not the newest of its key at `rev`, and the newest
-//! too when it is a tombstone.
+//! A batch writes into the store's active [`Overlay`], never into redb: committing publishes
+//! it to readers at once, and the flusher thread (see [`crate::flush`]) writes whole overlays
+//! to the file later, every [`crate::StoreOptions::flush_versions`] versions or
+//! `flush_age`. In the file a put writes the new `KeyValue` to `revisions` (17-byte key),
+//! `latest` and `history`; a delete writes a tombstone (18-byte key ending in `b't'`, value: a
+//! `KeyValue` with only the key) to `revisions` and `history` and removes the key from
+//! `latest`. Compaction at `rev` removes every revision `<= rev` that is not the newest of its
+//! key at `rev`, and the newest too when it is a tombstone.
+//!
+//! A compaction or a write to an auxiliary table needs the file itself: the batch then waits
+//! for the flusher to finish, opens a redb transaction of its own holding everything applied
+//! so far, and commits it at the end of the batch (a *direct* batch).
 //!
 //! Durability: [`WriteBatch::commit`] with `durable = false` makes the batch visible to new
-//! readers at once but not durable. Usually it leaves the redb transaction open for the next
-//! batch and publishes the changes through the [`Overlay`]; every 1024 versions or 25 ms (see
-//! [`crate::StoreOptions`]), and whenever the batch compacted or wrote an
-//! auxiliary table, it commits the transaction with redb's `Durability::None` (not fsynced;
-//! lost on a crash together with every later commit, never partially). `durable = true`
-//! commits with `Durability::Immediate` (fsynced, and makes all earlier commits durable too).
-//! redb reclaims pages freed by non-durable commits only after a durable one, so durable
-//! commits should happen regularly.
+//! readers at once, but in the file only after a later flush, which is not fsynced (a crash
+//! loses it together with every later flush, never partially). `durable = true` waits until
+//! the batch and everything before it are in the file and fsynced;
+//! [`WriteBatch::commit_and_persist_soon`] asks for that without waiting
+//! ([`crate::KvStore::durable_consistent_index`] tells when it happened). redb reclaims pages
+//! freed by non-durable commits only after a durable one, so durable commits should happen
+//! regularly.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -27,149 +33,90 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use oxcd_proto::mvccpb::{event::EventType, Event, KeyValue};
-use redb::{Durability, ReadableDatabase, ReadableTable, Table, TableError, WriteTransaction};
+use redb::{ReadableTable, TableError, WriteTransaction};
 
 use crate::error::StoreError;
+use crate::flush::{self, write_versions};
 use crate::overlay::{Overlay, Version};
-use crate::query::{self, KeySpan, RangeOptions, RangeResult};
-use crate::read::{BaseView, Meta};
+use crate::query::{KeySpan, RangeOptions, RangeResult};
+use crate::read::{Meta, ReadView};
 use crate::revision::Revision;
-use crate::store::Inner;
+use crate::store::{Inner, WriterState};
 use crate::tables::{
-    self, decode_kv, encode_kv, AuxEntries, HISTORY, HISTORY_PUT, HISTORY_TOMBSTONE, LATEST, META,
-    REVISIONS,
+    self, decode_kv, AuxEntries, HISTORY, HISTORY_PUT, HISTORY_TOMBSTONE, REVISIONS,
 };
 
 /// How many revision records compaction loads per step.
 const COMPACT_CHUNK: usize = 1024;
 
-/// The key-value tables, opened once per batch. Opening a redb table and closing it again
-/// (which writes its root back) cost about a quarter of a put's backend time when every put
-/// did it for three tables.
-struct Tables {
-    latest: Table<'static, &'static [u8], &'static [u8]>,
-    revisions: Table<'static, &'static [u8], &'static [u8]>,
-    history: Table<'static, (&'static [u8], u64, u64), u8>,
+/// Overlays queued for the flusher (the one being written included) before the applier stops
+/// handing over more and lets its active overlay grow instead.
+const MAX_QUEUED_FLUSHES: usize = 2;
+
+/// How many times `flush_versions` the active overlay may grow to while the flusher is behind
+/// before the applier waits for it: what bounds the memory of unflushed versions.
+const MAX_ACTIVE_FLUSHES: usize = 8;
+
+/// When a commit wants the batch to reach the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persist {
+    /// With a later flush, not fsynced.
+    Later,
+    /// With the next flush, fsynced; the commit does not wait for it.
+    Soon,
+    /// Fsynced before the commit returns.
+    Now,
 }
 
-impl Tables {
-    /// Opens the tables of `txn`.
-    ///
-    /// # Safety
-    /// The tables borrow `*txn` for a lifetime the compiler cannot see: the caller must drop
-    /// them before `txn` is dropped or unwrapped, and must not open these three tables of
-    /// `txn` again while they live.
-    unsafe fn open(txn: &Arc<WriteTransaction>) -> Result<Tables, StoreError> {
-        // SAFETY: the Arc keeps the transaction at one heap address for as long as any clone
-        // lives; the caller drops the tables before the last clone (see above).
-        let txn: &'static WriteTransaction = unsafe { &*Arc::as_ptr(txn) };
-        Ok(Tables {
-            latest: txn.open_table(LATEST)?,
-            revisions: txn.open_table(REVISIONS)?,
-            history: txn.open_table(HISTORY)?,
-        })
-    }
+/// The redb transaction of a direct batch.
+struct Direct {
+    txn: WriteTransaction,
+    /// The newest version of the active overlay already written into `txn`.
+    written: Option<Revision>,
 }
 
-/// The error of a batch used after its transaction went to `commit`.
-fn used_after_commit() -> StoreError {
-    StoreError::Corrupt("write batch used after commit".into())
-}
-
-/// The redb transaction of the store's writer, with what was written in it so far. It
-/// outlives a [`WriteBatch`] when a non-durable commit leaves it open.
-pub(crate) struct OpenTxn {
-    // Declared before `txn`: fields drop in order, and the tables borrow the transaction.
-    tables: Option<Tables>,
-    txn: Arc<WriteTransaction>,
-    meta: Meta,
-    /// Every version written in `txn`, for readers.
-    overlay: Arc<Overlay>,
-    began: Instant,
-}
-
-impl OpenTxn {
-    fn begin(inner: &Inner) -> Result<OpenTxn, StoreError> {
-        let txn = inner.db.begin_write()?;
-        let meta = Meta::load(&txn.open_table(META)?)?;
-        let txn = Arc::new(txn);
-        // SAFETY: the tables live in `self.tables`, which drops before `self.txn` and is
-        // emptied before the transaction is unwrapped; nothing else opens these tables.
-        let tables = unsafe { Tables::open(&txn)? };
-        Ok(OpenTxn {
-            tables: Some(tables),
-            txn,
-            meta,
-            overlay: Arc::new(Overlay::new(meta.current_rev)),
-            began: Instant::now(),
-        })
-    }
-}
-
-/// A batch of changes: the writer's turn at the store's redb transaction.
+/// A batch of changes: the writer's turn at the store.
 pub struct WriteBatch {
-    // Declared before `slot`: the transaction goes back into the slot (or is dropped) while
-    // the writer lock is still held.
-    open: Option<OpenTxn>,
-    slot: parking_lot::ArcMutexGuard<parking_lot::RawMutex, Option<OpenTxn>>,
+    // Declared before `state`: an abandoned transaction is dropped while the writer lock is
+    // still held.
+    direct: Option<Direct>,
+    state: parking_lot::ArcMutexGuard<parking_lot::RawMutex, WriterState>,
     inner: Arc<Inner>,
+    /// What the batch reads: the base and overlays as of its start, and the active overlay
+    /// it writes into.
+    view: ReadView,
+    /// The bookkeeping values including this batch's changes so far.
+    meta: Meta,
     /// The changes of the open request, as watch events.
     pending: Vec<Event>,
-    /// The batch changed something readers cannot get from the overlay.
-    needs_backend_commit: bool,
+    committed: bool,
 }
 
 impl Drop for WriteBatch {
     fn drop(&mut self) {
-        // Not committed: the transaction is dropped (aborted), and with it whatever earlier
-        // batches published through its overlay.
-        if let Some(open) = self.open.take() {
-            let published = open.overlay.len() > 0;
-            drop(open);
-            if published {
-                self.inner.discard_overlay();
-            }
+        if !self.committed {
+            // Abandoned: its versions go, a direct transaction is aborted; earlier batches
+            // stay as they were.
+            self.state.active.remove_above(self.state.meta.current_rev);
         }
     }
 }
 
 impl WriteBatch {
     pub(crate) fn new(inner: Arc<Inner>) -> Result<WriteBatch, StoreError> {
-        let mut slot = inner.writer.lock_arc();
-        let open = match slot.take() {
-            Some(open) => open,
-            None => OpenTxn::begin(&inner)?,
-        };
+        let state = inner.writer.lock_arc();
+        inner.flush.failed()?;
+        let view = inner.writer_view(&state);
+        let meta = state.meta;
         Ok(WriteBatch {
-            open: Some(open),
-            slot,
+            direct: None,
+            state,
             inner,
+            view,
+            meta,
             pending: Vec::new(),
-            needs_backend_commit: false,
+            committed: false,
         })
-    }
-
-    fn open(&self) -> Result<&OpenTxn, StoreError> {
-        self.open.as_ref().ok_or_else(used_after_commit)
-    }
-
-    fn open_mut(&mut self) -> Result<&mut OpenTxn, StoreError> {
-        self.open.as_mut().ok_or_else(used_after_commit)
-    }
-
-    fn tables(&self) -> Result<&Tables, StoreError> {
-        self.open()?.tables.as_ref().ok_or_else(used_after_commit)
-    }
-
-    fn tables_mut(&mut self) -> Result<&mut Tables, StoreError> {
-        self.open_mut()?
-            .tables
-            .as_mut()
-            .ok_or_else(used_after_commit)
-    }
-
-    fn meta(&self) -> Meta {
-        self.open.as_ref().map(|o| o.meta).unwrap_or_default()
     }
 
     /// Marks the start of one raft request. An unfinished previous request is finished
@@ -186,37 +133,35 @@ impl WriteBatch {
     /// (and the deleted value in `prev_kv`).
     pub fn end_request(&mut self) -> Vec<Event> {
         if !self.pending.is_empty() {
-            if let Some(open) = self.open.as_mut() {
-                open.meta.current_rev += 1;
-            }
+            self.meta.current_rev += 1;
         }
         std::mem::take(&mut self.pending)
     }
 
     /// The current revision, not counting the open request.
     pub fn current_revision(&self) -> i64 {
-        self.meta().current_rev
+        self.meta.current_rev
     }
 
     /// The revision reads see: the current revision, plus one while the open request has
     /// changed something.
     pub fn view_revision(&self) -> i64 {
-        self.meta().current_rev + i64::from(!self.pending.is_empty())
+        self.meta.current_rev + i64::from(!self.pending.is_empty())
     }
 
     /// The revision the open request writes at.
     pub fn write_revision(&self) -> i64 {
-        self.meta().current_rev + 1
+        self.meta.current_rev + 1
     }
 
     /// The compacted revision (0: never compacted).
     pub fn compact_revision(&self) -> i64 {
-        self.meta().compact_rev
+        self.meta.compact_rev
     }
 
     /// The consistent index recorded so far.
     pub fn consistent_index(&self) -> u64 {
-        self.meta().consistent_index
+        self.meta.consistent_index
     }
 
     /// Whether the open request changed anything yet.
@@ -226,16 +171,11 @@ impl WriteBatch {
 
     /// Reads the keys of `span`, seeing this batch's own writes.
     pub fn range(&self, span: KeySpan<'_>, opts: RangeOptions) -> Result<RangeResult, StoreError> {
-        let t = self.tables()?;
-        query::range(
-            &t.latest,
-            &t.history,
-            &t.revisions,
-            span,
-            opts,
-            self.view_revision(),
-            self.meta().compact_rev,
-        )
+        let meta = Meta {
+            current_rev: self.view_revision(),
+            ..self.meta
+        };
+        self.view.range_as_of(span, opts, &meta)
     }
 
     /// Writes `value` (with `lease`, 0 for none) to `key` in the open request. Returns the
@@ -247,29 +187,20 @@ impl WriteBatch {
         lease: i64,
     ) -> Result<Option<KeyValue>, StoreError> {
         let rev = Revision::new(self.write_revision(), self.pending.len() as i64);
-        let t = self.tables_mut()?;
-        let prev = match t.latest.get(&key[..])? {
-            Some(v) => Some(decode_kv(v.value())?),
-            None => None,
-        };
+        let prev = self.view.newest(&key)?;
         let (create_revision, version) = match &prev {
             Some(p) => (p.create_revision, p.version + 1),
             None => (rev.main, 1),
         };
         let kv = KeyValue {
-            key: key.clone(),
+            key,
             create_revision,
             mod_revision: rev.main,
             version,
             value,
             lease,
         };
-        let encoded = encode_kv(&kv);
-        t.latest.insert(&key[..], &encoded[..])?;
-        t.revisions.insert(&rev.to_bytes()[..], &encoded[..])?;
-        t.history
-            .insert((&key[..], rev.main as u64, rev.sub as u64), HISTORY_PUT)?;
-        self.open()?.overlay.insert(Version {
+        self.state.active.insert(Version {
             rev,
             tombstone: false,
             kv: kv.clone(),
@@ -286,29 +217,14 @@ impl WriteBatch {
     /// key-values in key order.
     pub fn delete_range(&mut self, span: KeySpan<'_>) -> Result<Vec<KeyValue>, StoreError> {
         let found = self.range(span, RangeOptions::default())?;
-        if found.kvs.is_empty() {
-            return Ok(Vec::new());
-        }
         let main = self.write_revision();
-        let open = self.open.as_mut().ok_or_else(used_after_commit)?;
-        let Tables {
-            latest,
-            revisions,
-            history,
-        } = open.tables.as_mut().ok_or_else(used_after_commit)?;
         for prev in &found.kvs {
             let rev = Revision::new(main, self.pending.len() as i64);
             let tomb = KeyValue {
                 key: prev.key.clone(),
                 ..KeyValue::default()
             };
-            latest.remove(&prev.key[..])?;
-            revisions.insert(&rev.to_key(true)[..], &encode_kv(&tomb)[..])?;
-            history.insert(
-                (&prev.key[..], rev.main as u64, rev.sub as u64),
-                HISTORY_TOMBSTONE,
-            )?;
-            open.overlay.insert(Version {
+            self.state.active.insert(Version {
                 rev,
                 tombstone: true,
                 kv: tomb.clone(),
@@ -325,90 +241,55 @@ impl WriteBatch {
         Ok(found.kvs)
     }
 
+    /// The batch's own redb transaction, holding everything applied so far: opened on first
+    /// use, once the flusher has written every overlay handed to it.
+    fn direct(&mut self) -> Result<&WriteTransaction, StoreError> {
+        if self.direct.is_none() {
+            self.inner.flush.wait_idle()?;
+            let txn = self.inner.db.begin_write()?;
+            let written = write_versions(&txn, &self.state.active, None)?;
+            self.direct = Some(Direct { txn, written });
+        }
+        let direct = self
+            .direct
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("direct transaction vanished".into()))?;
+        // Versions put since the transaction was opened.
+        if self.state.active.newest_rev() > direct.written {
+            direct.written = write_versions(&direct.txn, &self.state.active, direct.written)?;
+        }
+        Ok(&direct.txn)
+    }
+
     /// Compacts the history at `rev`: afterwards reads below `rev` fail with
     /// [`StoreError::Compacted`] and the space of the revisions no longer visible at or after
     /// `rev` is freed. Fails with [`StoreError::Compacted`] if `rev` is not above the current
     /// compacted revision and [`StoreError::FutureRevision`] if it is above the current
     /// revision. Cost: proportional to the revisions written since the previous compaction.
     pub fn compact(&mut self, rev: i64) -> Result<(), StoreError> {
-        let meta = self.meta();
+        let meta = self.meta;
         if rev <= meta.compact_rev {
             return Err(StoreError::Compacted);
         }
         if rev > meta.current_rev {
             return Err(StoreError::FutureRevision);
         }
-        // Readers see compaction only through the backend.
-        self.needs_backend_commit = true;
-        let from = Revision::new(meta.compact_rev + 1, 0).to_bytes().to_vec();
-        let upper = Revision::new(rev + 1, 0).to_bytes();
-        let mut cursor: Bound<Vec<u8>> = Bound::Included(from);
-        loop {
-            // Load one chunk of (revision key, user key) above the cursor.
-            let mut chunk: Vec<(Vec<u8>, Bytes)> = Vec::with_capacity(COMPACT_CHUNK);
-            {
-                let revisions = &self.tables()?.revisions;
-                let lower = match &cursor {
-                    Bound::Included(c) => Bound::Included(c.as_slice()),
-                    Bound::Excluded(c) => Bound::Excluded(c.as_slice()),
-                    Bound::Unbounded => Bound::Unbounded,
-                };
-                for item in revisions.range::<&[u8]>((lower, Bound::Excluded(&upper[..])))? {
-                    let (k, v) = item?;
-                    chunk.push((k.value().to_vec(), decode_kv(v.value())?.key));
-                    if chunk.len() >= COMPACT_CHUNK {
-                        break;
-                    }
-                }
-            }
-            let Some((last, _)) = chunk.last() else {
-                break;
-            };
-            cursor = Bound::Excluded(last.clone());
-            let Tables {
-                revisions, history, ..
-            } = self.tables_mut()?;
-            for (_, key) in &chunk {
-                // Every revision of `key` at or below `rev`, oldest first; keep only the
-                // newest, and not even that if it is a tombstone.
-                let mut doomed: Vec<(u64, u64, u8)> = Vec::new();
-                for item in
-                    history.range((&key[..], 0u64, 0u64)..=(&key[..], rev as u64, u64::MAX))?
-                {
-                    let (k, v) = item?;
-                    let (_, main, sub) = k.value();
-                    doomed.push((main, sub, v.value()));
-                }
-                if doomed.last().is_some_and(|d| d.2 == HISTORY_PUT) {
-                    doomed.pop();
-                }
-                for (main, sub, flag) in doomed {
-                    history.remove((&key[..], main, sub))?;
-                    let r = Revision::new(main as i64, sub as i64);
-                    revisions.remove(&r.to_key(flag == HISTORY_TOMBSTONE)[..])?;
-                }
-            }
-        }
-        self.open_mut()?.meta.compact_rev = rev;
+        compact_tables(self.direct()?, meta.compact_rev, rev)?;
+        self.meta.compact_rev = rev;
         Ok(())
     }
 
     /// Records the raft index and term of the last entry applied by this batch.
     pub fn set_consistent_index(&mut self, index: u64, term: u64) {
-        if let Some(open) = self.open.as_mut() {
-            open.meta.consistent_index = index;
-            open.meta.consistent_term = term;
-        }
+        self.meta.consistent_index = index;
+        self.meta.consistent_term = term;
     }
 
     /// Writes `value` under `key` in the caller-owned table `table` (created on first use).
     pub fn put_aux(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let name = tables::aux_table_name(table);
-        // Readers find auxiliary tables in the backend only.
-        self.needs_backend_commit = true;
         let mut t = self
-            .open()?
-            .txn
+            .direct()?
             .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))?;
         t.insert(key, value)?;
         Ok(())
@@ -417,10 +298,8 @@ impl WriteBatch {
     /// Removes `key` from the caller-owned table `table`; returns whether it was there.
     pub fn delete_aux(&mut self, table: &str, key: &[u8]) -> Result<bool, StoreError> {
         let name = tables::aux_table_name(table);
-        self.needs_backend_commit = true;
         let mut t = self
-            .open()?
-            .txn
+            .direct()?
             .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))?;
         let removed = t.remove(key)?.is_some();
         Ok(removed)
@@ -428,9 +307,14 @@ impl WriteBatch {
 
     /// Reads one value of the caller-owned table `table` (seeing this batch's writes).
     pub fn get_aux(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(direct) = &self.direct else {
+            // Auxiliary tables change only in direct batches, which publish their commit
+            // before the next batch starts: the base holds them.
+            return self.view.get_aux(table, key);
+        };
         let name = tables::aux_table_name(table);
         let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
-        match self.open()?.txn.open_table(def) {
+        match direct.txn.open_table(def) {
             Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
             Err(TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(e.into()),
@@ -439,9 +323,12 @@ impl WriteBatch {
 
     /// Every entry of the caller-owned table `table`, in key order (seeing this batch's writes).
     pub fn scan_aux(&self, table: &str) -> Result<AuxEntries, StoreError> {
+        let Some(direct) = &self.direct else {
+            return self.view.scan_aux(table);
+        };
         let name = tables::aux_table_name(table);
         let def = redb::TableDefinition::<&[u8], &[u8]>::new(&name);
-        let t = self.open()?.txn.open_table(def)?;
+        let t = direct.txn.open_table(def)?;
         let mut out = Vec::new();
         for item in t.iter()? {
             let (k, v) = item?;
@@ -451,67 +338,120 @@ impl WriteBatch {
     }
 
     /// Commits the batch (finishing an open request). `durable = false`: visible to new
-    /// reads at once but not fsynced (see the module docs); `durable = true`: fsynced before
-    /// returning.
-    pub fn commit(mut self, durable: bool) -> Result<(), StoreError> {
-        self.end_request();
-        let opts = &self.inner.options;
-        let keep_open = !durable
-            && !self.needs_backend_commit
-            && self.open.as_ref().is_some_and(|o| {
-                o.overlay.len() < opts.flush_versions && o.began.elapsed() < opts.flush_age
-            });
-        if !keep_open {
-            return self.commit_to_backend(durable);
-        }
-        let open = self.open.take().ok_or_else(used_after_commit)?;
-        self.inner.publish_overlay(&open.meta, &open.overlay);
-        *self.slot = Some(open);
-        Ok(())
+    /// reads at once, in the file after a later flush (see the module docs); `durable =
+    /// true`: in the file and fsynced before returning.
+    pub fn commit(self, durable: bool) -> Result<(), StoreError> {
+        self.finish(if durable {
+            Persist::Now
+        } else {
+            Persist::Later
+        })
     }
 
-    /// Commits the redb transaction, fsynced if `durable`, and publishes a view of it.
-    pub(crate) fn commit_to_backend(mut self, durable: bool) -> Result<(), StoreError> {
+    /// Commits the batch like [`Self::commit`] with `durable = false`, and asks for the next
+    /// flush, which will hold this batch, to be fsynced; does not wait for it.
+    pub fn commit_and_persist_soon(self) -> Result<(), StoreError> {
+        self.finish(Persist::Soon)
+    }
+
+    fn finish(mut self, persist: Persist) -> Result<(), StoreError> {
         self.end_request();
-        let mut open = self.open.take().ok_or_else(used_after_commit)?;
-        // The tables write their roots back to the transaction as they close.
-        open.tables = None;
-        let mut txn = Arc::try_unwrap(open.txn)
-            .map_err(|_| StoreError::Corrupt("write transaction still shared at commit".into()))?;
-        let meta = open.meta;
-        {
-            let mut t = txn.open_table(META)?;
-            t.insert(tables::META_CONSISTENT_INDEX, meta.consistent_index)?;
-            t.insert(tables::META_CONSISTENT_TERM, meta.consistent_term)?;
-            t.insert(tables::META_CURRENT_REVISION, meta.current_rev as u64)?;
-            t.insert(tables::META_COMPACT_REVISION, meta.compact_rev as u64)?;
-            t.insert(
-                tables::META_SCHEDULED_COMPACT_REVISION,
-                meta.compact_rev as u64,
-            )?;
+        let meta = self.meta;
+        if let Some(direct) = self.direct.take() {
+            write_versions(&direct.txn, &self.state.active, direct.written)?;
+            let durable = persist != Persist::Later;
+            flush::commit(&self.inner, direct.txn, &meta, durable)?;
+            self.committed = true;
+            let state = &mut *self.state;
+            state.meta = meta;
+            state.active = Arc::new(Overlay::new(meta.current_rev));
+            state.began = None;
+            self.inner.publish_direct(&meta, durable)?;
+            return Ok(());
         }
-        let durability = if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        };
-        txn.set_durability(durability)?;
-        // Measuring walks redb's allocator state, so only durable commits (about once a
-        // second) refresh the figure the space quota is checked against.
-        if durable {
-            if let Ok(stats) = txn.stats() {
-                self.inner.used_bytes.store(
-                    stats.stored_bytes() + stats.metadata_bytes(),
-                    std::sync::atomic::Ordering::Release,
-                );
+        self.committed = true;
+        let opts = self.inner.options.clone();
+        let inner = self.inner.clone();
+        let state = &mut *self.state;
+        state.meta = meta;
+        let len = state.active.len();
+        if len > 0 && state.began.is_none() {
+            state.began = Some(Instant::now());
+        }
+        inner.publish_batch(&meta, &state.active);
+        let wait = persist == Persist::Now || opts.flush_versions == 0;
+        let durable = persist != Persist::Later || state.durable_pending;
+        let due = wait
+            || durable
+            || len >= opts.flush_versions
+            || state.began.is_some_and(|b| b.elapsed() >= opts.flush_age);
+        if due {
+            if wait || inner.flush.len() < MAX_QUEUED_FLUSHES {
+                inner.freeze(state, durable);
+            } else if len >= opts.flush_versions.saturating_mul(MAX_ACTIVE_FLUSHES) {
+                // The flusher is far behind: wait for it rather than grow without bound.
+                inner.flush.wait_below(MAX_QUEUED_FLUSHES)?;
+                inner.freeze(state, durable);
+            } else if durable {
+                state.durable_pending = true;
             }
         }
-        txn.commit()?;
-        // Opened before the writer lock is released, so no later commit can slip in between.
-        let base = BaseView::new(self.inner.db.begin_read()?)?;
-        self.inner.publish_base(base, &meta, durable);
+        if wait {
+            inner.flush.wait_idle()?;
+        }
         Ok(())
     }
+}
+
+/// Removes from `txn`'s tables every revision above `compacted` and at or below `rev` that is
+/// not the newest of its key at `rev`, and the newest too when it is a tombstone.
+fn compact_tables(txn: &WriteTransaction, compacted: i64, rev: i64) -> Result<(), StoreError> {
+    let mut revisions = txn.open_table(REVISIONS)?;
+    let mut history = txn.open_table(HISTORY)?;
+    let from = Revision::new(compacted + 1, 0).to_bytes().to_vec();
+    let upper = Revision::new(rev + 1, 0).to_bytes();
+    let mut cursor: Bound<Vec<u8>> = Bound::Included(from);
+    loop {
+        // Load one chunk of (revision key, user key) above the cursor.
+        let mut chunk: Vec<(Vec<u8>, Bytes)> = Vec::with_capacity(COMPACT_CHUNK);
+        {
+            let lower = match &cursor {
+                Bound::Included(c) => Bound::Included(c.as_slice()),
+                Bound::Excluded(c) => Bound::Excluded(c.as_slice()),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            for item in revisions.range::<&[u8]>((lower, Bound::Excluded(&upper[..])))? {
+                let (k, v) = item?;
+                chunk.push((k.value().to_vec(), decode_kv(v.value())?.key));
+                if chunk.len() >= COMPACT_CHUNK {
+                    break;
+                }
+            }
+        }
+        let Some((last, _)) = chunk.last() else {
+            break;
+        };
+        cursor = Bound::Excluded(last.clone());
+        for (_, key) in &chunk {
+            // Every revision of `key` at or below `rev`, oldest first; keep only the
+            // newest, and not even that if it is a tombstone.
+            let mut doomed: Vec<(u64, u64, u8)> = Vec::new();
+            for item in history.range((&key[..], 0u64, 0u64)..=(&key[..], rev as u64, u64::MAX))? {
+                let (k, v) = item?;
+                let (_, main, sub) = k.value();
+                doomed.push((main, sub, v.value()));
+            }
+            if doomed.last().is_some_and(|d| d.2 == HISTORY_PUT) {
+                doomed.pop();
+            }
+            for (main, sub, flag) in doomed {
+                history.remove((&key[..], main, sub))?;
+                let r = Revision::new(main as i64, sub as i64);
+                revisions.remove(&r.to_key(flag == HISTORY_TOMBSTONE)[..])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

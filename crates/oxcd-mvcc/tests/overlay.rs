@@ -1,8 +1,9 @@
-//! Reads through the overlay (batches left in an open backend transaction) must answer exactly
-//! what reads of the same history committed batch by batch answer. Two stores get the same
-//! random batches; one commits every batch to redb, the other keeps the transaction open as
-//! long as it may. After every batch, and again later for views taken earlier, ranges (at
-//! every revision, with limits and counts), watch events and hashes must agree.
+//! Reads through overlays (batches not yet in the backend file) must answer exactly what reads
+//! of the same history committed batch by batch answer. Three stores get the same random
+//! batches: one waits for every batch to reach redb, one keeps everything in memory as long as
+//! it may, one hands small overlays to the flusher all the time. After every batch, and again
+//! later for views taken earlier, ranges (at every revision, with limits and counts), watch
+//! events and hashes must agree.
 
 use std::time::Duration;
 
@@ -34,6 +35,15 @@ fn open(dir: &std::path::Path, name: &str, flush_versions: usize) -> KvStore {
     let opts = StoreOptions {
         flush_versions,
         flush_age: Duration::from_secs(3600),
+        ..StoreOptions::default()
+    };
+    KvStore::open(&dir.join(name), opts).expect("open")
+}
+
+fn open_flushing(dir: &std::path::Path, name: &str, flush_versions: usize) -> KvStore {
+    let opts = StoreOptions {
+        flush_versions,
+        flush_age: Duration::ZERO,
         ..StoreOptions::default()
     };
     KvStore::open(&dir.join(name), opts).expect("open")
@@ -105,102 +115,128 @@ fn describe(view: &ReadView, rng_seed: u64) -> Vec<String> {
 #[test]
 fn overlay_reads_equal_committed_reads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let committed = open(dir.path(), "committed", 0);
-    let overlaid = open(dir.path(), "overlaid", usize::MAX);
+    // The reference waits for every batch to be in the file; the second keeps everything in
+    // its active overlay until a durable commit or a flush; the third hands an overlay to the
+    // flusher every few versions, so reads meet frozen overlays the flusher is still writing.
+    let stores = [
+        open(dir.path(), "committed", 0),
+        open(dir.path(), "overlaid", usize::MAX),
+        open_flushing(dir.path(), "flushing", 5),
+    ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut held: Vec<(ReadView, Vec<String>, u64)> = Vec::new();
     let mut index = 0u64;
     for batch_no in 0..300 {
-        let mut a = committed.write().expect("write a");
-        let mut b = overlaid.write().expect("write b");
+        // Every other pair of batches the third store's flusher waits, so that reads go
+        // through two frozen overlays; not in batches that must reach the file (a durable
+        // commit, a flush, a compaction), which would wait for it forever.
+        let must_reach_file = matches!(batch_no % 41, 20 | 40) || batch_no % 97 == 96;
+        stores[2].hold_flushes(batch_no % 4 < 2 && !must_reach_file);
+        let mut ws: Vec<_> = stores.iter().map(|s| s.write().expect("write")).collect();
         for _ in 0..1 + rng.below(6) {
-            a.begin_request();
-            b.begin_request();
+            ws.iter_mut().for_each(|w| w.begin_request());
             match rng.below(10) {
                 0..=5 => {
                     let (k, v) = (key(rng.below(KEYS)), Bytes::from(rng.next().to_string()));
-                    a.put(k.clone(), v.clone(), 0).expect("put a");
-                    b.put(k, v, 0).expect("put b");
+                    let prev: Vec<_> = ws
+                        .iter_mut()
+                        .map(|w| w.put(k.clone(), v.clone(), 0).expect("put"))
+                        .collect();
+                    assert!(prev.iter().all(|p| *p == prev[0]));
                 }
                 6 => {
                     // a txn writing two keys at one revision
                     for _ in 0..2 {
                         let (k, v) = (key(rng.below(KEYS)), Bytes::from(rng.next().to_string()));
-                        a.put(k.clone(), v.clone(), 7).expect("put a");
-                        b.put(k, v, 7).expect("put b");
+                        for w in ws.iter_mut() {
+                            w.put(k.clone(), v.clone(), 7).expect("put");
+                        }
                     }
                 }
                 7 | 8 => {
                     let (x, y) = (rng.below(KEYS), rng.below(KEYS));
                     let (lo, hi) = (key(x.min(y)), key(x.max(y) + 1));
                     let span = KeySpan::Range(&lo[..], &hi[..]);
-                    assert_eq!(
-                        a.delete_range(span).expect("delete a"),
-                        b.delete_range(span).expect("delete b")
-                    );
+                    let deleted: Vec<_> = ws
+                        .iter_mut()
+                        .map(|w| w.delete_range(span).expect("delete"))
+                        .collect();
+                    assert!(deleted.iter().all(|d| *d == deleted[0]));
                 }
                 _ => {
                     let span = KeySpan::FromKey(b"k1");
-                    assert_eq!(
-                        a.range(span, RangeOptions::default()).expect("a"),
-                        b.range(span, RangeOptions::default()).expect("b")
-                    );
+                    let got: Vec<_> = ws
+                        .iter()
+                        .map(|w| w.range(span, RangeOptions::default()).expect("range"))
+                        .collect();
+                    assert!(got.iter().all(|g| *g == got[0]));
                 }
             }
-            assert_eq!(a.end_request(), b.end_request());
+            let events: Vec<_> = ws.iter_mut().map(|w| w.end_request()).collect();
+            assert!(events.iter().all(|e| *e == events[0]));
         }
         if batch_no % 97 == 96 {
-            let rev = a.current_revision() - 1 - rng.below(5) as i64;
-            if rev > a.compact_revision() {
-                a.compact(rev).expect("compact a");
-                b.compact(rev).expect("compact b");
+            let rev = ws[0].current_revision() - 1 - rng.below(5) as i64;
+            if rev > ws[0].compact_revision() {
+                for w in ws.iter_mut() {
+                    w.compact(rev).expect("compact");
+                }
             }
         }
         index += 1;
-        a.set_consistent_index(index, 2);
-        b.set_consistent_index(index, 2);
-        a.commit(false).expect("commit a");
-        // now and then a durable commit or a flush reaches the backend of the overlaid store
-        match batch_no % 41 {
-            40 => b.commit(true).expect("commit b"),
-            20 => {
-                b.commit(false).expect("commit b");
-                overlaid.flush().expect("flush");
+        let mut ws = ws.into_iter();
+        for (i, mut w) in ws.by_ref().enumerate() {
+            w.set_consistent_index(index, 2);
+            // now and then a durable commit or a flush reaches the backend of the others
+            match (i, batch_no % 41) {
+                (0, _) => w.commit(false).expect("commit"),
+                (_, 40) => w.commit(true).expect("commit"),
+                (_, 20) => {
+                    w.commit(false).expect("commit");
+                    stores[i].flush().expect("flush");
+                }
+                (_, 30) => w.commit_and_persist_soon().expect("commit"),
+                _ => w.commit(false).expect("commit"),
             }
-            _ => b.commit(false).expect("commit b"),
         }
-        assert_eq!(committed.current_revision(), overlaid.current_revision());
-        assert_eq!(committed.consistent_index(), overlaid.consistent_index());
         let seed = rng.next();
-        let (va, vb) = (committed.read().expect("a"), overlaid.read().expect("b"));
-        let want = describe(&va, seed);
-        assert_eq!(want, describe(&vb, seed), "after batch {batch_no}");
-        assert_eq!(
-            *committed
-                .read_shared()
-                .expect("a")
-                .hash_kv(0)
-                .as_ref()
-                .expect("hash a"),
-            *overlaid
-                .read_shared()
-                .expect("b")
-                .hash_kv(0)
-                .as_ref()
-                .expect("hash b")
-        );
-        // A view keeps answering as of its own moment while later batches are written.
-        if batch_no % 10 == 0 {
-            held.push((vb, want, seed));
+        let want = describe(&stores[0].read().expect("read"), seed);
+        for s in &stores[1..] {
+            assert_eq!(stores[0].current_revision(), s.current_revision());
+            assert_eq!(stores[0].consistent_index(), s.consistent_index());
+            let view = s.read().expect("read");
+            assert_eq!(want, describe(&view, seed), "after batch {batch_no}");
+            assert_eq!(
+                *stores[0]
+                    .read_shared()
+                    .expect("read")
+                    .hash_kv(0)
+                    .as_ref()
+                    .expect("hash"),
+                *s.read_shared()
+                    .expect("read")
+                    .hash_kv(0)
+                    .as_ref()
+                    .expect("hash")
+            );
+            // A view keeps answering as of its own moment while later batches are written.
+            if batch_no % 10 == 0 {
+                held.push((view, want.clone(), seed));
+            }
         }
     }
     for (view, want, seed) in held {
         assert_eq!(describe(&view, seed), want);
     }
+    // Everything handed over reaches the file, durably when asked.
+    stores[2].hold_flushes(false);
+    stores[2].persist_soon();
+    stores[2].flush().expect("flush");
+    assert_eq!(stores[2].durable_consistent_index(), index);
 }
 
 #[test]
-fn an_abandoned_batch_takes_the_unflushed_batches_with_it() {
+fn an_abandoned_batch_loses_only_its_own_changes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), "db", usize::MAX);
     let put = |v: &'static str| {
@@ -223,11 +259,21 @@ fn an_abandoned_batch_takes_the_unflushed_batches_with_it() {
     w.put(Bytes::from_static(b"a"), Bytes::from_static(b"3"), 0)
         .expect("put");
     drop(w);
-    assert_eq!(store.current_revision(), 2);
-    let got = store
-        .read()
-        .expect("read")
-        .range(KeySpan::Single(b"a"), RangeOptions::default())
-        .expect("range");
-    assert_eq!(&got.kvs[0].value[..], b"1");
+    assert_eq!(store.current_revision(), 3);
+    let value = || {
+        store
+            .read()
+            .expect("read")
+            .range(KeySpan::Single(b"a"), RangeOptions::default())
+            .expect("range")
+            .kvs[0]
+            .value
+            .clone()
+    };
+    assert_eq!(&value()[..], b"2");
+    // the next batch continues from the last committed one, and reaches the file
+    put("4");
+    store.flush().expect("flush");
+    assert_eq!(store.current_revision(), 4);
+    assert_eq!(&value()[..], b"4");
 }

@@ -102,6 +102,8 @@ pub struct Applier {
     pub applied_term: u64,
     pub last_snapshot_index: u64,
     pub last_durable: Instant,
+    /// A snapshot point waiting for the backend to be durable at its index.
+    pub pending_snapshot_point: Option<SnapshotMetadata>,
 }
 
 impl Applier {
@@ -115,6 +117,7 @@ impl Applier {
                     Ok(job) => job,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                         self.flush_if_due();
+                        self.snapshot_point_if_durable();
                         continue;
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
@@ -154,14 +157,7 @@ impl Applier {
         if self.last_durable.elapsed() < DURABLE_COMMIT_INTERVAL {
             return;
         }
-        match self.store.get().write() {
-            Ok(batch) => {
-                if let Err(e) = batch.commit(true) {
-                    tracing::warn!(error = %e, "durable backend commit failed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "durable backend commit failed"),
-        }
+        self.store.get().persist_soon();
         self.last_durable = Instant::now();
     }
 
@@ -218,17 +214,22 @@ impl Applier {
         if last.0 > consistent {
             batch.set_consistent_index(last.0, last.1);
         }
-        let due_snapshot = last.0.saturating_sub(self.last_snapshot_index) >= self.snapshot_count;
+        let due_snapshot = self.pending_snapshot_point.is_none()
+            && last.0.saturating_sub(self.last_snapshot_index) >= self.snapshot_count;
         // A compaction frees space: commit it durably so the space quota sees it at once (an
         // operator disarming NOSPACE right after compacting must not trip it again).
         let compacted = outcomes
             .iter()
             .any(|(_, o)| matches!(o, ApplyOutcome::Compaction(_)));
-        let durable =
-            due_snapshot || compacted || self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL;
-        batch.commit(durable).map_err(|e| e.to_string())?;
-        if durable {
+        // Otherwise durability is the flusher's business: the applier never waits for a sync.
+        if compacted {
+            batch.commit(true).map_err(|e| e.to_string())?;
             self.last_durable = Instant::now();
+        } else if due_snapshot || self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL {
+            batch.commit_and_persist_soon().map_err(|e| e.to_string())?;
+            self.last_durable = Instant::now();
+        } else {
+            batch.commit(false).map_err(|e| e.to_string())?;
         }
         if !events.is_empty() {
             self.events.publish(store.current_revision(), events);
@@ -244,8 +245,15 @@ impl Applier {
             self.wait.trigger(id, outcome);
         }
         if due_snapshot {
-            self.snapshot_point();
+            // Raft may drop its log up to the point only once the backend is durable there.
+            self.pending_snapshot_point = Some(SnapshotMetadata {
+                index: last.0,
+                term: last.1,
+                conf_state: Some(self.conf_state.clone()).into(),
+                ..Default::default()
+            });
         }
+        self.snapshot_point_if_durable();
         Ok(())
     }
 
@@ -441,11 +449,20 @@ impl Applier {
         Ok((self.applied_metadata(), pinned))
     }
 
-    /// The backend is durable at the applied index: let raft compact its log up to here.
-    fn snapshot_point(&mut self) {
-        let meta = self.applied_metadata();
+    /// Once the backend is durable at the pending snapshot point: lets raft compact its log up
+    /// to there.
+    fn snapshot_point_if_durable(&mut self) {
+        let Some(meta) = &self.pending_snapshot_point else {
+            return;
+        };
+        if self.store.get().durable_consistent_index() < meta.index {
+            return;
+        }
+        let index = meta.index;
+        let meta = meta.clone();
         if self.raft.try_send(Command::SnapshotPoint { meta }).is_ok() {
-            self.last_snapshot_index = self.applied_index;
+            self.last_snapshot_index = index;
+            self.pending_snapshot_point = None;
         }
     }
 
@@ -503,6 +520,7 @@ impl Applier {
         self.applied_index = meta.index;
         self.applied_term = meta.term;
         self.last_snapshot_index = meta.index;
+        self.pending_snapshot_point = None;
         self.applied_tx.send_replace(meta.index);
         tracing::info!(index = meta.index, member = %id_hex(self.cluster.read().local_id), "applied snapshot");
         Ok(())

@@ -703,6 +703,7 @@ async fn wire(
         applied_term: 0,
         last_snapshot_index: rec.applied,
         last_durable: Instant::now(),
+        pending_snapshot_point: None,
     };
     std::thread::Builder::new()
         .name("apply".into())
