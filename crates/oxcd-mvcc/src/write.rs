@@ -55,7 +55,7 @@ const MAX_QUEUED_FLUSHES: usize = 2;
 
 /// How many times `flush_versions` the active overlay may grow to while the flusher is behind
 /// before the applier waits for it: what bounds the memory of unflushed versions.
-const MAX_ACTIVE_FLUSHES: usize = 8;
+const MAX_ACTIVE_FLUSHES: usize = 4;
 
 /// When a commit wants the batch to reach the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
