@@ -326,6 +326,14 @@ impl KvStore {
     /// once; [`Self::durable_consistent_index`] tells when it is done.
     pub fn persist_soon(&self) {
         let mut state = self.inner.writer.lock();
+        let durable = self.inner.durable_index.load(Ordering::Acquire);
+        if state.active.len() == 0
+            && self.inner.flush.len() == 0
+            && durable == state.meta.consistent_index
+        {
+            // Nothing was applied since the last durable flush: no need to sync again.
+            return;
+        }
         self.inner.freeze(&mut state, true);
     }
 
