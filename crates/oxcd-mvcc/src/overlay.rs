@@ -12,12 +12,12 @@
 //! what it looks at by the revision published when it took its view; once *frozen* (handed to
 //! the flusher) it never changes again.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 use oxcd_proto::mvccpb::KeyValue;
+use parking_lot::RwLock;
 
 use crate::query::KeySpan;
 use crate::revision::Revision;
@@ -36,8 +36,10 @@ pub(crate) struct Overlay {
     /// The current revision of the base this overlay continues.
     pub base_rev: i64,
     by_key: SkipMap<(Bytes, i64, i64), Arc<Version>>,
-    by_rev: SkipMap<(i64, i64), Arc<Version>>,
-    len: AtomicUsize,
+    /// Every version in revision order. Revisions only ascend, so appending keeps it sorted;
+    /// the lock is held only to append, to truncate, or to copy a range out (a second skip
+    /// list cost the applier as much as the first).
+    by_rev: RwLock<Vec<Arc<Version>>>,
 }
 
 impl Overlay {
@@ -45,8 +47,7 @@ impl Overlay {
         Overlay {
             base_rev,
             by_key: SkipMap::new(),
-            by_rev: SkipMap::new(),
-            len: AtomicUsize::new(0),
+            by_rev: RwLock::new(Vec::new()),
         }
     }
 
@@ -56,34 +57,33 @@ impl Overlay {
         let Revision { main, sub } = version.rev;
         self.by_key
             .insert((version.kv.key.clone(), main, sub), version.clone());
-        self.by_rev.insert((main, sub), version);
-        self.len.fetch_add(1, Ordering::Release);
+        self.by_rev.write().push(version);
     }
 
     /// Forgets every version with a main revision above `rev` (an abandoned batch's). Readers
     /// never look above the published revision, so they cannot have seen them.
     pub fn remove_above(&self, rev: i64) {
-        let doomed: Vec<Arc<Version>> = self
-            .by_rev
-            .range((rev + 1, 0)..)
-            .map(|e| e.value().clone())
-            .collect();
+        let doomed = {
+            let mut by_rev = self.by_rev.write();
+            let keep = by_rev.partition_point(|v| v.rev.main <= rev);
+            by_rev.split_off(keep)
+        };
         for v in doomed {
-            let Revision { main, sub } = v.rev;
-            self.by_rev.remove(&(main, sub));
-            self.by_key.remove(&(v.kv.key.clone(), main, sub));
-            self.len.fetch_sub(1, Ordering::Release);
+            self.by_key
+                .remove(&(v.kv.key.clone(), v.rev.main, v.rev.sub));
         }
     }
 
     /// The versions from revision `(main, sub)` on, in revision order.
-    pub fn versions_from(&self, from: (i64, i64)) -> impl Iterator<Item = Arc<Version>> + '_ {
-        self.by_rev.range(from..).map(|e| e.value().clone())
+    pub fn versions_from(&self, from: (i64, i64)) -> Vec<Arc<Version>> {
+        let by_rev = self.by_rev.read();
+        let start = by_rev.partition_point(|v| (v.rev.main, v.rev.sub) < from);
+        by_rev[start..].to_vec()
     }
 
     /// The revision of the newest version, if any.
     pub fn newest_rev(&self) -> Option<Revision> {
-        self.by_rev.back().map(|e| e.value().rev)
+        self.by_rev.read().last().map(|v| v.rev)
     }
 
     /// Every version in (user key, revision) order.
@@ -93,7 +93,7 @@ impl Overlay {
 
     /// How many versions the overlay holds.
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.by_rev.read().len()
     }
 
     /// The newest version of `key` whose main revision is at most `at`.
@@ -132,10 +132,11 @@ impl Overlay {
     }
 
     /// The versions with main revision in `from..=to`, in revision order.
-    pub fn versions(&self, from: i64, to: i64) -> impl Iterator<Item = Arc<Version>> + '_ {
-        self.by_rev
-            .range((from, 0)..=(to, i64::MAX))
-            .map(|e| e.value().clone())
+    pub fn versions(&self, from: i64, to: i64) -> Vec<Arc<Version>> {
+        let by_rev = self.by_rev.read();
+        let start = by_rev.partition_point(|v| v.rev.main < from);
+        let end = by_rev.partition_point(|v| v.rev.main <= to);
+        by_rev[start..end.max(start)].to_vec()
     }
 }
 
@@ -179,7 +180,7 @@ mod tests {
         );
         assert_eq!(keys(KeySpan::Range(b"b", b"d"), 9).len(), 2);
         assert_eq!(keys(KeySpan::Range(b"a", b"b"), 5), vec![("a".into(), 5)]);
-        let revs: Vec<i64> = o.versions(6, 7).map(|v| v.rev.main).collect();
+        let revs: Vec<i64> = o.versions(6, 7).iter().map(|v| v.rev.main).collect();
         assert_eq!(revs, vec![6, 7]);
     }
 }

@@ -431,6 +431,7 @@ impl ReadView {
         let current = self.meta.current_rev;
         let newer = overlays.iter().flat_map(|o| {
             o.versions(from_rev.max(o.base_rev + 1), current)
+                .into_iter()
                 .map(|v| Ok((v.rev, v.tombstone, v.kv.clone())))
         });
         let mut out: Vec<Event> = Vec::new();
