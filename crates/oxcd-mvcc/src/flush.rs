@@ -140,7 +140,12 @@ impl Flusher {
             .name("flush".into())
             .spawn(move || {
                 while let Some((overlay, meta, durable)) = inner.flush.next() {
-                    let result = flush(&inner, &overlay, meta, durable);
+                    // A panic must not leave the job at the front of the queue forever (the
+                    // applier would wait for it): it fails the flush like an error does.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        flush(&inner, &overlay, meta, durable)
+                    }))
+                    .unwrap_or_else(|_| Err(StoreError::Flush("the flusher panicked".into())));
                     inner.flush.done(result);
                 }
             })?;
