@@ -93,6 +93,7 @@ pub async fn run(
         );
         tasks.push(tokio::spawn(async move {
             let mut lat: Vec<Duration> = Vec::new();
+            let mut starts: Vec<Duration> = Vec::new();
             let mut errors = 0usize;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -101,7 +102,12 @@ pub async fn run(
                 }
                 let t = Instant::now();
                 match one(&mut client, &uri, &args, &value, n).await {
-                    Ok(()) => lat.push(t.elapsed()),
+                    Ok(()) => {
+                        lat.push(t.elapsed());
+                        if args.latency_log.is_some() {
+                            starts.push(t - started);
+                        }
+                    }
                     Err(e) => {
                         if !reported.swap(true, Ordering::Relaxed) {
                             eprintln!("request failed (only the first failure is shown): {e}");
@@ -111,15 +117,45 @@ pub async fn run(
                 }
                 progress.inc(1);
             }
-            (lat, errors)
+            let log: Vec<(usize, Duration, Duration)> = starts
+                .into_iter()
+                .zip(lat.iter().copied())
+                .map(|(s, l)| (c, s, l))
+                .collect();
+            (lat, errors, log)
         }));
     }
     let mut lat = Vec::with_capacity(args.total);
+    let mut log = Vec::new();
     let mut errors = 0;
     for t in tasks {
-        let (l, e) = t.await?;
+        let (l, e, per_request) = t.await?;
         lat.extend(l);
+        log.extend(per_request);
         errors += e;
     }
+    if let Some(path) = &args.latency_log {
+        write_latency_log(path, log)?;
+    }
     Ok(Report::new(lat, errors, started.elapsed()))
+}
+
+/// One line per request, in start order: `client start_us latency_us`.
+fn write_latency_log(
+    path: &std::path::Path,
+    mut log: Vec<(usize, Duration, Duration)>,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    log.sort_by_key(|&(_, start, _)| start);
+    let mut out = String::with_capacity(log.len() * 24);
+    for (client, start, latency) in log {
+        let _ = writeln!(
+            out,
+            "{client} {} {}",
+            start.as_micros(),
+            latency.as_micros()
+        );
+    }
+    std::fs::write(path, out)?;
+    Ok(())
 }

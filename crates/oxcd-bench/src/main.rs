@@ -60,6 +60,11 @@ pub struct Args {
     /// Print one JSON object instead of the text report.
     #[arg(long, global = true)]
     json: bool,
+    /// Also write one line per request of put, range and txn-put: client number, start (µs
+    /// after the run began) and latency (µs). Stalls show as many requests of one member, or of
+    /// all, ending together.
+    #[arg(long, global = true)]
+    latency_log: Option<std::path::PathBuf>,
     #[command(subcommand)]
     workload: Workload,
 }

@@ -11,6 +11,7 @@ mod export;
 mod flush;
 pub mod kv;
 mod overlay;
+mod paced_file;
 pub mod query;
 pub mod read;
 pub mod revision;
