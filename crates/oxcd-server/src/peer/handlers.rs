@@ -17,7 +17,6 @@ use http_body_util::BodyExt;
 use oxcd_raft::eraftpb::{Message, MessageType};
 use oxcd_raft::Command;
 use protobuf::Message as _;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::codec::link_heartbeat;
 use super::transport::PeerTransport;
@@ -27,6 +26,9 @@ use crate::membership::{id_hex, parse_id_hex};
 const LINK_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(1666);
 /// Pipeline messages are single raft messages, bounded by raft's max message size plus slack.
 const MAX_PIPELINE_BODY: usize = 64 * 1024 * 1024;
+/// Frames are merged into one chunk up to about this size (a few large appends, or hundreds
+/// of small messages).
+const MAX_COALESCED_BYTES: usize = 256 * 1024;
 
 #[derive(Clone)]
 pub struct PeerContext {
@@ -198,7 +200,7 @@ async fn stream(
 
 /// The outbound frames for a peer, interleaved with link heartbeats.
 fn message_stream_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
-    let frames = ReceiverStream::new(rx).map(Some);
+    let frames = coalesced(rx).map(Some);
     let heartbeat = link_heartbeat();
     let ticks =
         tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(LINK_HEARTBEAT_INTERVAL))
@@ -212,6 +214,30 @@ fn message_stream_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
     .take_while(|item| futures::future::ready(!matches!(item, Some(b) if b.is_empty())))
     .map(move |item| Ok::<Bytes, Infallible>(item.unwrap_or_else(|| heartbeat.clone())));
     Body::from_stream(merged)
+}
+
+/// A burst of frames goes out as one chunk: the frames queued behind the first are appended to
+/// it, so the stream costs one HTTP chunk and one socket write per burst, not one per message.
+fn coalesced(rx: tokio::sync::mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = Bytes> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        let first = rx.recv().await?;
+        let Ok(mut next) = rx.try_recv() else {
+            return Some((first, rx));
+        };
+        let mut chunk = bytes::BytesMut::with_capacity(first.len() + next.len());
+        chunk.extend_from_slice(&first);
+        loop {
+            chunk.extend_from_slice(&next);
+            if chunk.len() >= MAX_COALESCED_BYTES {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(b) => next = b,
+                Err(_) => break,
+            }
+        }
+        Some((chunk.freeze(), rx))
+    })
 }
 
 async fn snapshot(State(ctx): State<PeerContext>, headers: HeaderMap, body: Body) -> Response {
