@@ -367,3 +367,22 @@ async fn promote(State(ctx): State<PeerContext>, Path(id): Path<String>) -> Resp
         Err(e) => text(StatusCode::PRECONDITION_FAILED, &e.to_string(), cid),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queued_frames_leave_as_one_chunk_and_the_stream_ends_with_the_channel() {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        for part in [&b"one"[..], b"two", b"three"] {
+            tx.send(Bytes::copy_from_slice(part)).await.expect("send");
+        }
+        let mut chunks = Box::pin(coalesced(rx));
+        assert_eq!(chunks.next().await.as_deref(), Some(&b"onetwothree"[..]));
+        tx.send(Bytes::from_static(b"four")).await.expect("send");
+        assert_eq!(chunks.next().await.as_deref(), Some(&b"four"[..]));
+        drop(tx);
+        assert_eq!(chunks.next().await, None);
+    }
+}
