@@ -23,7 +23,7 @@ use crate::write::WriteBatch;
 /// Default size of redb's page cache. Pages that miss it are read from the kernel's page
 /// cache; a larger cache only made the resident memory grow with the history kept since the
 /// last compaction (the benchmark's hot pages fit in a few MiB).
-pub const DEFAULT_CACHE_SIZE: usize = 16 * 1024 * 1024;
+pub const DEFAULT_CACHE_SIZE: usize = 8 * 1024 * 1024;
 
 /// Options for [`KvStore::open`].
 #[derive(Debug, Clone)]
