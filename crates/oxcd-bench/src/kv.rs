@@ -93,7 +93,7 @@ pub async fn run(
         );
         tasks.push(tokio::spawn(async move {
             let mut lat: Vec<Duration> = Vec::new();
-            let mut starts: Vec<Duration> = Vec::new();
+            let mut log: Vec<(usize, Duration, Duration)> = Vec::new();
             let mut errors = 0usize;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -103,9 +103,10 @@ pub async fn run(
                 let t = Instant::now();
                 match one(&mut client, &uri, &args, &value, n).await {
                     Ok(()) => {
-                        lat.push(t.elapsed());
+                        let latency = t.elapsed();
+                        lat.push(latency);
                         if args.latency_log.is_some() {
-                            starts.push(t - started);
+                            log.push((c, t - started, latency));
                         }
                     }
                     Err(e) => {
@@ -117,11 +118,6 @@ pub async fn run(
                 }
                 progress.inc(1);
             }
-            let log: Vec<(usize, Duration, Duration)> = starts
-                .into_iter()
-                .zip(lat.iter().copied())
-                .map(|(s, l)| (c, s, l))
-                .collect();
             (lat, errors, log)
         }));
     }

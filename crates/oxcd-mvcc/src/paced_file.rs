@@ -33,7 +33,18 @@ pub struct PacedFile {
 }
 
 impl PacedFile {
-    pub fn new(file: File) -> std::io::Result<PacedFile> {
+    /// Opens (creating if needed) the database file at `path`, as redb's own `create` does.
+    pub fn open(path: &std::path::Path) -> std::io::Result<PacedFile> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        PacedFile::new(file)
+    }
+
+    fn new(file: File) -> std::io::Result<PacedFile> {
         let pacer = file.try_clone()?;
         let inner = FileBackend::new(file).map_err(std::io::Error::other)?;
         Ok(PacedFile {
@@ -151,14 +162,7 @@ mod tests {
     fn a_durable_commit_writes_every_dirty_chunk_back_and_the_file_reads_as_plain_redb() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db");
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .expect("open");
-        let backend = PacedFile::new(file).expect("backend");
+        let backend = PacedFile::open(&path).expect("backend");
         let db = Database::builder()
             .create_with_backend(backend)
             .expect("create");

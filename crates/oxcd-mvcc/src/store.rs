@@ -220,15 +220,9 @@ impl KvStore {
                 std::fs::create_dir_all(parent)?;
             }
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
         let db = Database::builder()
             .set_cache_size(opts.cache_size)
-            .create_with_backend(crate::paced_file::PacedFile::new(file)?)?;
+            .create_with_backend(crate::paced_file::PacedFile::open(path)?)?;
         let opts = opts.clone();
         let mut used = 0;
         let meta = {
