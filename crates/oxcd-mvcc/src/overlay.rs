@@ -52,12 +52,13 @@ impl Overlay {
     }
 
     /// Records a version; only the writer calls this.
-    pub fn insert(&self, version: Version) {
+    pub fn insert(&self, version: Version) -> Arc<Version> {
         let version = Arc::new(version);
         let Revision { main, sub } = version.rev;
         self.by_key
             .insert((version.kv.key.clone(), main, sub), version.clone());
-        self.by_rev.write().push(version);
+        self.by_rev.write().push(version.clone());
+        version
     }
 
     /// Forgets every version with a main revision above `rev` (an abandoned batch's). Readers

@@ -98,6 +98,7 @@ impl Drop for WriteBatch {
             // Abandoned: its versions go, a direct transaction is aborted; earlier batches
             // stay as they were.
             self.state.active.remove_above(self.state.meta.current_rev);
+            self.state.newest.clear();
         }
     }
 }
@@ -187,7 +188,10 @@ impl WriteBatch {
         lease: i64,
     ) -> Result<Option<KeyValue>, StoreError> {
         let rev = Revision::new(self.write_revision(), self.pending.len() as i64);
-        let prev = self.view.newest(&key)?;
+        let prev = match self.state.newest.get(&key) {
+            Some(v) => (!v.tombstone).then(|| v.kv.clone()),
+            None => self.view.newest(&key)?,
+        };
         let (create_revision, version) = match &prev {
             Some(p) => (p.create_revision, p.version + 1),
             None => (rev.main, 1),
@@ -200,11 +204,12 @@ impl WriteBatch {
             value,
             lease,
         };
-        self.state.active.insert(Version {
+        let version = self.state.active.insert(Version {
             rev,
             tombstone: false,
             kv: kv.clone(),
         });
+        self.state.newest.record(version);
         self.pending.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(kv),
@@ -224,11 +229,12 @@ impl WriteBatch {
                 key: prev.key.clone(),
                 ..KeyValue::default()
             };
-            self.state.active.insert(Version {
+            let version = self.state.active.insert(Version {
                 rev,
                 tombstone: true,
                 kv: tomb.clone(),
             });
+            self.state.newest.record(version);
             self.pending.push(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(KeyValue {

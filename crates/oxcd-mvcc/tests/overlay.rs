@@ -276,4 +276,13 @@ fn an_abandoned_batch_loses_only_its_own_changes() {
     store.flush().expect("flush");
     assert_eq!(store.current_revision(), 4);
     assert_eq!(&value()[..], b"4");
+    // and builds on the last committed version, not on the abandoned one
+    let kv = store
+        .read()
+        .expect("read")
+        .range(KeySpan::Single(b"a"), RangeOptions::default())
+        .expect("range")
+        .kvs[0]
+        .clone();
+    assert_eq!((kv.version, kv.create_revision, kv.mod_revision), (3, 2, 4));
 }
