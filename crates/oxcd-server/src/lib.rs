@@ -9,6 +9,7 @@
 
 mod alarms;
 mod apply;
+mod coalescing_io;
 pub mod concurrency;
 mod conf_change;
 pub mod errors;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use oxcd_tls::TlsAcceptor;
 
+use crate::coalescing_io::CoalescingIo;
+
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -75,7 +77,10 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<TlsAcc
             match tls {
                 None => {
                     let _ = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .serve_connection_with_upgrades(
+                            TokioIo::new(CoalescingIo::new(stream)),
+                            service,
+                        )
                         .await;
                 }
                 Some(acceptor) => {
@@ -83,7 +88,10 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<TlsAcc
                         return;
                     };
                     let _ = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .serve_connection_with_upgrades(
+                            TokioIo::new(CoalescingIo::new(stream)),
+                            service,
+                        )
                         .await;
                 }
             }
