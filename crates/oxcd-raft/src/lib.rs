@@ -7,6 +7,7 @@
 mod log_store;
 mod node;
 mod slog_bridge;
+mod snapshot_saver;
 
 pub use log_store::{LogStore, SNAPSHOT_CATCH_UP_ENTRIES};
 pub use node::{Command, NodeEvents, NodeSettings, NodeStatus, RaftHandle, RaftNode};

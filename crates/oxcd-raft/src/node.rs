@@ -21,6 +21,7 @@ use raft::{RawNode, ReadState, SnapshotStatus, StateRole};
 use tokio::sync::oneshot;
 
 use crate::log_store::LogStore;
+use crate::snapshot_saver::SnapshotSaver;
 use crate::RaftError;
 
 /// How many commands the raft thread takes per loop turn before it processes a Ready.
@@ -164,6 +165,8 @@ pub struct RaftNode<E: NodeEvents> {
     status: Arc<NodeStatus>,
     rx: Receiver<Command>,
     last_hard_state: HardState,
+    /// Writes snapshot-point files off this thread (`None`: this thread writes them).
+    saver: Option<SnapshotSaver>,
 }
 
 impl<E: NodeEvents> RaftNode<E> {
@@ -196,6 +199,12 @@ impl<E: NodeEvents> RaftNode<E> {
         let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
         let status = Arc::new(NodeStatus::default());
         let snapshotter = oxcd_wal::Snapshotter::new(&settings.snap_dir);
+        let saver = SnapshotSaver::start(
+            settings.snap_dir.clone(),
+            settings.wal_dir.clone(),
+            KEEP_WAL_FILES,
+            KEEP_SNAP_FILES,
+        );
         let node = RaftNode {
             raw,
             wal,
@@ -205,6 +214,7 @@ impl<E: NodeEvents> RaftNode<E> {
             status: status.clone(),
             rx,
             last_hard_state,
+            saver,
         };
         node.publish_status();
         let thread = std::thread::Builder::new()
@@ -239,6 +249,9 @@ impl<E: NodeEvents> RaftNode<E> {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if let Err(e) = self.finish_saved_snapshots() {
+                tracing::warn!(error = %e, "failed to record a snapshot point");
             }
             self.propose_batch(proposals);
             if Instant::now() >= next_tick {
@@ -456,21 +469,69 @@ impl<E: NodeEvents> RaftNode<E> {
         if meta.index <= self.raw.store().first_index().saturating_sub(1) {
             return Ok(());
         }
+        if let Some(saver) = &self.saver {
+            if saver.save(meta.clone()) {
+                return Ok(());
+            }
+            self.saver = None;
+        }
+        let started = Instant::now();
         let mut snap = Snapshot::default();
         snap.set_metadata(meta.clone());
         self.persist_snapshot(&snap)?;
+        self.finish_snapshot_point(meta, started, Duration::ZERO)
+    }
+
+    /// Records the snapshot points whose `.snap` files the saver has made durable: the WAL
+    /// snapshot record after the file, as when both are written here.
+    fn finish_saved_snapshots(&mut self) -> Result<(), String> {
+        while let Some(saved) = self.saver.as_ref().and_then(|s| s.try_saved()) {
+            saved.result?;
+            // A snapshot from the leader may have moved the log past it meanwhile.
+            if saved.meta.index <= self.raw.store().first_index().saturating_sub(1) {
+                continue;
+            }
+            let started = Instant::now();
+            self.wal
+                .save_snapshot(oxcd_wal::WalSnapshot {
+                    index: saved.meta.index,
+                    term: saved.meta.term,
+                })
+                .map_err(|e| format!("failed to write the WAL snapshot record: {e}"))?;
+            self.finish_snapshot_point(saved.meta, started, saved.took)?;
+        }
+        Ok(())
+    }
+
+    /// Compacts the in-memory log to a durable snapshot point and lets old files go. `started`:
+    /// when this thread began on it; `off_thread`: what the saver spent on the file.
+    fn finish_snapshot_point(
+        &mut self,
+        meta: SnapshotMetadata,
+        started: Instant,
+        off_thread: Duration,
+    ) -> Result<(), String> {
         let index = meta.index;
-        self.raw.mut_store().set_snapshot_point(meta);
+        let compacted = self.raw.mut_store().set_snapshot_point(meta);
         self.wal
             .release_lock_to(index)
             .map_err(|e| format!("failed to release WAL segments: {e}"))?;
-        if let Err(e) = oxcd_wal::Wal::purge(&self.settings.wal_dir, KEEP_WAL_FILES) {
-            tracing::warn!(error = %e, "failed to purge old WAL files");
+        match &self.saver {
+            Some(saver) => {
+                saver.free(compacted);
+                saver.purge();
+            }
+            None => {
+                if let Err(e) = oxcd_wal::Wal::purge(&self.settings.wal_dir, KEEP_WAL_FILES) {
+                    tracing::warn!(error = %e, "failed to purge old WAL files");
+                }
+                if let Err(e) = self.snapshotter.purge(KEEP_SNAP_FILES) {
+                    tracing::warn!(error = %e, "failed to purge old snapshot files");
+                }
+            }
         }
-        if let Err(e) = self.snapshotter.purge(KEEP_SNAP_FILES) {
-            tracing::warn!(error = %e, "failed to purge old snapshot files");
-        }
-        tracing::info!(index, "saved snapshot");
+        let raft_thread = started.elapsed();
+        tracing::info!(index, ?raft_thread, ?off_thread, "saved snapshot");
         Ok(())
     }
 
