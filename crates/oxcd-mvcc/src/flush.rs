@@ -170,7 +170,7 @@ impl Drop for Flusher {
 fn flush(inner: &Inner, overlay: &Overlay, meta: Meta, durable: bool) -> Result<(), StoreError> {
     let txn = inner.db.begin_write()?;
     write_versions(&txn, overlay, None)?;
-    commit(inner, txn, &meta, durable)?;
+    commit(inner, txn, &meta, durable, Measure::UnlessSmall)?;
     let base = BaseView::new(inner.db.begin_read()?)?;
     inner.publish_flushed(base, overlay, durable.then_some(meta.consistent_index));
     Ok(())
@@ -232,11 +232,21 @@ pub(crate) fn write_versions(
 }
 
 /// Writes `meta` and commits `txn`, fsynced if `durable`.
+/// How a durable commit refreshes the used bytes the space quota is checked against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Measure {
+    /// Walk the file's pages (after a compaction: the space it gave back must count at once).
+    Always,
+    /// Report the file's size while it is below half the quota (see `StoreOptions::quota_bytes`).
+    UnlessSmall,
+}
+
 pub(crate) fn commit(
     inner: &Inner,
     mut txn: WriteTransaction,
     meta: &Meta,
     durable: bool,
+    measure: Measure,
 ) -> Result<(), StoreError> {
     {
         let mut t = txn.open_table(tables::META)?;
@@ -254,14 +264,23 @@ pub(crate) fn commit(
     } else {
         Durability::None
     })?;
-    // Measuring walks redb's allocator state, so only durable commits (about once a second)
-    // refresh the figure the space quota is checked against.
+    // Measuring walks every page of every table (its cost grows with the history kept), so
+    // only durable commits refresh the figure, and only once the file is large enough for the
+    // difference to matter.
     if durable {
-        if let Ok(stats) = txn.stats() {
-            inner.used_bytes.store(
-                stats.stored_bytes() + stats.metadata_bytes(),
-                std::sync::atomic::Ordering::Release,
-            );
+        let file_len = std::fs::metadata(&inner.path).map_or(u64::MAX, |m| m.len());
+        let small = file_len < inner.options.quota_bytes / 2;
+        let used = if measure == Measure::UnlessSmall && small {
+            Some(file_len)
+        } else {
+            txn.stats()
+                .ok()
+                .map(|stats| stats.stored_bytes() + stats.metadata_bytes())
+        };
+        if let Some(used) = used {
+            inner
+                .used_bytes
+                .store(used, std::sync::atomic::Ordering::Release);
         }
     }
     txn.commit()?;

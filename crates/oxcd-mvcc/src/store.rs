@@ -40,6 +40,11 @@ pub struct StoreOptions {
     pub flush_versions: usize,
     /// ...or once the oldest of them is this old (at the put benchmark's rate, ~4,000).
     pub flush_age: Duration,
+    /// The space quota the caller checks [`KvStore::used_bytes`] against (0: unknown). Measuring
+    /// the used bytes walks every page of the file, so while the file is smaller than half of
+    /// this, durable flushes report the file's size instead: a bound that passes the same
+    /// checks, found without reading the tree.
+    pub quota_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +53,7 @@ impl Default for StoreOptions {
             cache_size: DEFAULT_CACHE_SIZE,
             flush_versions: 8192,
             flush_age: Duration::from_millis(250),
+            quota_bytes: 0,
         }
     }
 }
@@ -127,7 +133,7 @@ impl NewestVersions {
 
 pub(crate) struct Inner {
     pub(crate) db: Database,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     current_rev: AtomicI64,
     compact_rev: AtomicI64,
     consistent_index: AtomicU64,

@@ -366,7 +366,13 @@ impl WriteBatch {
         if let Some(direct) = self.direct.take() {
             write_versions(&direct.txn, &self.state.active, direct.written)?;
             let durable = persist != Persist::Later;
-            flush::commit(&self.inner, direct.txn, &meta, durable)?;
+            flush::commit(
+                &self.inner,
+                direct.txn,
+                &meta,
+                durable,
+                flush::Measure::Always,
+            )?;
             self.committed = true;
             let state = &mut *self.state;
             state.meta = meta;

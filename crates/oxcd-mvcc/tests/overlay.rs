@@ -286,3 +286,35 @@ fn an_abandoned_batch_loses_only_its_own_changes() {
         .clone();
     assert_eq!((kv.version, kv.create_revision, kv.mod_revision), (3, 2, 4));
 }
+
+#[test]
+fn used_bytes_is_the_file_size_while_far_below_the_quota_and_measured_after_a_compaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db");
+    let opts = StoreOptions {
+        quota_bytes: 1 << 40,
+        ..StoreOptions::default()
+    };
+    let store = KvStore::open(&path, opts).expect("open");
+    let value = Bytes::from(vec![b'v'; 4096]);
+    for i in 0..200u32 {
+        let mut w = store.write().expect("write");
+        w.begin_request();
+        w.put(Bytes::from(format!("k{}", i % 10)), value.clone(), 0)
+            .expect("put");
+        w.commit(false).expect("commit");
+    }
+    store.persist_soon();
+    store.flush().expect("flush");
+    let file_len = std::fs::metadata(&path).expect("stat").len();
+    assert_eq!(store.used_bytes(), file_len);
+    // A compaction commits in its own transaction and measures: far less than the file.
+    let mut w = store.write().expect("write");
+    w.compact(store.current_revision()).expect("compact");
+    w.commit(true).expect("commit");
+    assert!(
+        store.used_bytes() < file_len / 2,
+        "{} of {file_len}",
+        store.used_bytes()
+    );
+}

@@ -102,6 +102,11 @@ pub fn plan(cfg: &Config) -> Result<Plan, StartError> {
     Ok(Plan::New(initial))
 }
 
+/// `--quota-backend-bytes`, defaulted.
+fn quota_bytes(cfg: &Config) -> u64 {
+    cfg.effective_quota_backend_bytes().max(0) as u64
+}
+
 pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, StartError> {
     let peer_tls = tls.peer_client_config()?;
     let p = paths(cfg);
@@ -112,17 +117,23 @@ pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, 
             tracing::info!(
                 "the server is already initialized as member before, starting as etcd member..."
             );
-            let store = StoreHandle::open(&p.db).map_err(StartError)?;
+            let store = StoreHandle::open(&p.db, quota_bytes(cfg)).map_err(StartError)?;
             let applied = store.get().consistent_index();
             (restart(&p, cfg.force_new_cluster, applied)?, store)
         }
         Plan::New(initial) => {
             let rec = bootstrap_new(cfg, &p, initial, peer_tls.clone()).await?;
-            (rec, StoreHandle::open(&p.db).map_err(StartError)?)
+            (
+                rec,
+                StoreHandle::open(&p.db, quota_bytes(cfg)).map_err(StartError)?,
+            )
         }
         Plan::Join(initial) => {
             let rec = join_existing(cfg, &p, initial, peer_tls.clone()).await?;
-            (rec, StoreHandle::open(&p.db).map_err(StartError)?)
+            (
+                rec,
+                StoreHandle::open(&p.db, quota_bytes(cfg)).map_err(StartError)?,
+            )
         }
     };
     let mut cluster = crate::persist::load_cluster(&store.get()).map_err(StartError)?;
@@ -723,7 +734,7 @@ async fn wire(
             max_txn_ops: cfg.max_txn_ops as usize,
             request_timeout,
             strict_reconfig_check: cfg.strict_reconfig_check,
-            quota_backend_bytes: cfg.effective_quota_backend_bytes().max(0) as u64,
+            quota_backend_bytes: quota_bytes(cfg),
         },
         wait,
         reads,

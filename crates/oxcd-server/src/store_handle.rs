@@ -4,22 +4,29 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use oxcd_mvcc::KvStore;
+use oxcd_mvcc::{KvStore, StoreOptions};
 use parking_lot::RwLock;
 
 #[derive(Clone)]
 pub struct StoreHandle {
     current: Arc<RwLock<Arc<KvStore>>>,
     path: PathBuf,
+    options: StoreOptions,
 }
 
 impl StoreHandle {
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let store = KvStore::open(path, Default::default())
+    /// `quota_bytes`: `--quota-backend-bytes` (see [`StoreOptions::quota_bytes`]).
+    pub fn open(path: &Path, quota_bytes: u64) -> Result<Self, String> {
+        let options = StoreOptions {
+            quota_bytes,
+            ..StoreOptions::default()
+        };
+        let store = KvStore::open(path, options.clone())
             .map_err(|e| format!("cannot open the backend database {}: {e}", path.display()))?;
         Ok(StoreHandle {
             current: Arc::new(RwLock::new(Arc::new(store))),
             path: path.to_path_buf(),
+            options,
         })
     }
 
@@ -35,7 +42,7 @@ impl StoreHandle {
                 file.display()
             )
         })?;
-        let store = KvStore::open(&self.path, Default::default())
+        let store = KvStore::open(&self.path, self.options.clone())
             .map_err(|e| format!("cannot open the snapshot database: {e}"))?;
         *self.current.write() = Arc::new(store);
         Ok(())

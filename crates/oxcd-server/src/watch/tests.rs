@@ -32,7 +32,7 @@ struct Harness {
 impl Harness {
     fn new(config: WatchConfig) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let store = StoreHandle::open(&dir.path().join("db")).unwrap();
+        let store = StoreHandle::open(&dir.path().join("db"), 0).unwrap();
         let hub = WatchHub::new(store.clone(), config);
         Harness {
             _dir: dir,
