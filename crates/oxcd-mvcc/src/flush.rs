@@ -231,7 +231,6 @@ pub(crate) fn write_versions(
     Ok(newest)
 }
 
-/// Writes `meta` and commits `txn`, fsynced if `durable`.
 /// How a durable commit refreshes the used bytes the space quota is checked against.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Measure {
@@ -241,6 +240,7 @@ pub(crate) enum Measure {
     UnlessSmall,
 }
 
+/// Writes `meta` and commits `txn`, fsynced if `durable`.
 pub(crate) fn commit(
     inner: &Inner,
     mut txn: WriteTransaction,
@@ -268,15 +268,18 @@ pub(crate) fn commit(
     // only durable commits refresh the figure, and only once the file is large enough for the
     // difference to matter.
     if durable {
-        let file_len = std::fs::metadata(&inner.path).map_or(u64::MAX, |m| m.len());
-        let small = file_len < inner.options.quota_bytes / 2;
-        let used = if measure == Measure::UnlessSmall && small {
-            Some(file_len)
-        } else {
+        let small_file = match measure {
+            Measure::UnlessSmall => inner
+                .file_len()
+                .ok()
+                .filter(|len| *len < inner.options.quota_bytes / 2),
+            Measure::Always => None,
+        };
+        let used = small_file.or_else(|| {
             txn.stats()
                 .ok()
                 .map(|stats| stats.stored_bytes() + stats.metadata_bytes())
-        };
+        });
         if let Some(used) = used {
             inner
                 .used_bytes

@@ -133,7 +133,7 @@ impl NewestVersions {
 
 pub(crate) struct Inner {
     pub(crate) db: Database,
-    pub(crate) path: PathBuf,
+    path: PathBuf,
     current_rev: AtomicI64,
     compact_rev: AtomicI64,
     consistent_index: AtomicU64,
@@ -148,6 +148,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The size of the database file in bytes.
+    pub(crate) fn file_len(&self) -> std::io::Result<u64> {
+        std::fs::metadata(&self.path).map(|m| m.len())
+    }
+
     /// What a new batch reads: the published base and frozen overlays, and the active one.
     pub(crate) fn writer_view(&self, state: &WriterState) -> ReadView {
         let p = self.published.lock();
@@ -419,9 +424,7 @@ impl KvStore {
 
     /// The size of the database file in bytes (etcd's `dbSize`); 0 if it cannot be read.
     pub fn size_bytes(&self) -> u64 {
-        std::fs::metadata(&self.inner.path)
-            .map(|m| m.len())
-            .unwrap_or(0)
+        self.inner.file_len().unwrap_or(0)
     }
 
     /// Bytes of live data and metadata (not free pages) as of the last durable commit: what

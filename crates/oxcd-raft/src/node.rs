@@ -21,7 +21,7 @@ use raft::{RawNode, ReadState, SnapshotStatus, StateRole};
 use tokio::sync::oneshot;
 
 use crate::log_store::LogStore;
-use crate::snapshot_saver::SnapshotSaver;
+use crate::snapshot_saver::{purge_old_files, snapshot_point, SnapshotSaver};
 use crate::RaftError;
 
 /// How many commands the raft thread takes per loop turn before it processes a Ready.
@@ -476,9 +476,7 @@ impl<E: NodeEvents> RaftNode<E> {
             self.saver = None;
         }
         let started = Instant::now();
-        let mut snap = Snapshot::default();
-        snap.set_metadata(meta.clone());
-        self.persist_snapshot(&snap)?;
+        self.persist_snapshot(&snapshot_point(&meta))?;
         self.finish_snapshot_point(meta, started, Duration::ZERO)
     }
 
@@ -521,14 +519,12 @@ impl<E: NodeEvents> RaftNode<E> {
                 saver.free(compacted);
                 saver.purge();
             }
-            None => {
-                if let Err(e) = oxcd_wal::Wal::purge(&self.settings.wal_dir, KEEP_WAL_FILES) {
-                    tracing::warn!(error = %e, "failed to purge old WAL files");
-                }
-                if let Err(e) = self.snapshotter.purge(KEEP_SNAP_FILES) {
-                    tracing::warn!(error = %e, "failed to purge old snapshot files");
-                }
-            }
+            None => purge_old_files(
+                &self.settings.wal_dir,
+                &self.snapshotter,
+                KEEP_WAL_FILES,
+                KEEP_SNAP_FILES,
+            ),
         }
         let raft_thread = started.elapsed();
         tracing::info!(index, ?raft_thread, ?off_thread, "saved snapshot");

@@ -8,7 +8,7 @@
 //! the durable `.snap` file) and releases the segments before it.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -53,10 +53,8 @@ impl SnapshotSaver {
                     match job {
                         Job::Save(meta) => {
                             let started = Instant::now();
-                            let mut snap = Snapshot::default();
-                            snap.set_metadata(meta.clone());
                             let result = snapshotter
-                                .save(&snap)
+                                .save(&snapshot_point(&meta))
                                 .map_err(|e| format!("failed to save the snapshot file: {e}"));
                             let saved = Saved {
                                 meta,
@@ -69,12 +67,7 @@ impl SnapshotSaver {
                         }
                         Job::Free(entries) => drop(entries),
                         Job::Purge => {
-                            if let Err(e) = oxcd_wal::Wal::purge(&wal_dir, keep_wal_files) {
-                                tracing::warn!(error = %e, "failed to purge old WAL files");
-                            }
-                            if let Err(e) = snapshotter.purge(keep_snap_files) {
-                                tracing::warn!(error = %e, "failed to purge old snapshot files");
-                            }
+                            purge_old_files(&wal_dir, &snapshotter, keep_wal_files, keep_snap_files)
                         }
                     }
                 }
@@ -109,6 +102,29 @@ impl SnapshotSaver {
     /// The next file made durable since the last call, if any.
     pub(crate) fn try_saved(&self) -> Option<Saved> {
         self.done.try_recv().ok()
+    }
+}
+
+/// The raft snapshot a snapshot point's `.snap` file holds: only its metadata.
+pub(crate) fn snapshot_point(meta: &SnapshotMetadata) -> Snapshot {
+    let mut snap = Snapshot::default();
+    snap.set_metadata(meta.clone());
+    snap
+}
+
+/// Deletes the WAL segments and `.snap` files beyond those kept; failures are only logged (the
+/// next snapshot point tries again).
+pub(crate) fn purge_old_files(
+    wal_dir: &Path,
+    snapshotter: &oxcd_wal::Snapshotter,
+    keep_wal_files: usize,
+    keep_snap_files: usize,
+) {
+    if let Err(e) = oxcd_wal::Wal::purge(wal_dir, keep_wal_files) {
+        tracing::warn!(error = %e, "failed to purge old WAL files");
+    }
+    if let Err(e) = snapshotter.purge(keep_snap_files) {
+        tracing::warn!(error = %e, "failed to purge old snapshot files");
     }
 }
 

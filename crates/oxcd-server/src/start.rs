@@ -110,6 +110,7 @@ fn quota_bytes(cfg: &Config) -> u64 {
 pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, StartError> {
     let peer_tls = tls.peer_client_config()?;
     let p = paths(cfg);
+    let quota = quota_bytes(cfg);
     // The backend is opened once: a restart needs its consistent index before reading the
     // WAL, and new members create it after their WAL (the store creates its directory).
     let (recovered, store) = match plan {
@@ -117,23 +118,17 @@ pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, 
             tracing::info!(
                 "the server is already initialized as member before, starting as etcd member..."
             );
-            let store = StoreHandle::open(&p.db, quota_bytes(cfg)).map_err(StartError)?;
+            let store = StoreHandle::open(&p.db, quota).map_err(StartError)?;
             let applied = store.get().consistent_index();
             (restart(&p, cfg.force_new_cluster, applied)?, store)
         }
         Plan::New(initial) => {
             let rec = bootstrap_new(cfg, &p, initial, peer_tls.clone()).await?;
-            (
-                rec,
-                StoreHandle::open(&p.db, quota_bytes(cfg)).map_err(StartError)?,
-            )
+            (rec, StoreHandle::open(&p.db, quota).map_err(StartError)?)
         }
         Plan::Join(initial) => {
             let rec = join_existing(cfg, &p, initial, peer_tls.clone()).await?;
-            (
-                rec,
-                StoreHandle::open(&p.db, quota_bytes(cfg)).map_err(StartError)?,
-            )
+            (rec, StoreHandle::open(&p.db, quota).map_err(StartError)?)
         }
     };
     let mut cluster = crate::persist::load_cluster(&store.get()).map_err(StartError)?;
