@@ -33,7 +33,53 @@ use crate::wait::WaitMap;
 /// at once and WAL syncs took 20–60 ms during them (put p99 34–40 ms, p99.9 54–108 ms on the
 /// benchmark); at 250 ms with paced write-back, p99 24–29 ms and p99.9 30–38 ms, at the same
 /// CPU per put (the flusher copies each page once per flush either way).
-const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const DURABLE_COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// When the next durable backend commit is due. Members that share a machine (or a disk)
+/// would otherwise all flush at the same moment: they apply the same entries at the same time
+/// and snapshot points fall at the same index everywhere, so three flushes' CPU and write-back
+/// hit the cluster at once, and every member's WAL syncs slow down together. So each member
+/// takes its own slot within the interval, by its rank among the member IDs, and snapshot
+/// points wait for the next slot instead of forcing a commit.
+#[derive(Clone, Copy, Debug)]
+pub struct DurableSchedule {
+    epoch: Instant,
+    next: Instant,
+}
+
+impl DurableSchedule {
+    pub fn new(now: Instant) -> DurableSchedule {
+        DurableSchedule {
+            epoch: now,
+            next: now + DURABLE_COMMIT_INTERVAL,
+        }
+    }
+
+    pub fn is_due(&self, now: Instant) -> bool {
+        now >= self.next
+    }
+
+    /// Moves to this member's first slot after `now`: `rank` of `members` (its place among
+    /// the member IDs in order).
+    pub fn advance(&mut self, now: Instant, rank: usize, members: usize) {
+        let interval = DURABLE_COMMIT_INTERVAL.as_nanos();
+        let members = members.max(1) as u128;
+        let phase = interval * (rank as u128 % members) / members;
+        let since = now.saturating_duration_since(self.epoch).as_nanos();
+        // The first slot (epoch + phase + k * interval) later than now.
+        let k = (since + interval).saturating_sub(phase) / interval;
+        let at = (k * interval + phase).min(u64::MAX as u128) as u64;
+        self.next = self.epoch + Duration::from_nanos(at);
+        if self.next <= now {
+            self.next = now + DURABLE_COMMIT_INTERVAL;
+        }
+    }
+
+    /// How long until the next slot (zero if it is due).
+    pub fn wait(&self, now: Instant) -> Duration {
+        self.next.saturating_duration_since(now)
+    }
+}
 
 /// Applied entries between two snapshot points at most, whatever `--snapshot-count` says: raft
 /// keeps every entry since the last point (plus 5,000 for slow followers) in memory.
@@ -103,7 +149,7 @@ pub struct Applier {
     pub applied_index: u64,
     pub applied_term: u64,
     pub last_snapshot_index: u64,
-    pub last_durable: Instant,
+    pub durable_schedule: DurableSchedule,
     /// A snapshot point waiting for the backend to be durable at its index.
     pub pending_snapshot_point: Option<SnapshotMetadata>,
 }
@@ -115,7 +161,11 @@ impl Applier {
         loop {
             let job = match held.take() {
                 Some(job) => job,
-                None => match rx.recv_timeout(DURABLE_COMMIT_INTERVAL) {
+                None => match rx.recv_timeout(
+                    self.durable_schedule
+                        .wait(Instant::now())
+                        .max(Duration::from_millis(1)),
+                ) {
                     Ok(job) => job,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                         self.flush_if_due();
@@ -156,11 +206,22 @@ impl Applier {
     }
 
     fn flush_if_due(&mut self) {
-        if self.last_durable.elapsed() < DURABLE_COMMIT_INTERVAL {
+        let now = Instant::now();
+        if !self.durable_schedule.is_due(now) {
             return;
         }
         self.store.get().persist_soon();
-        self.last_durable = Instant::now();
+        self.advance_durable_schedule(now);
+    }
+
+    fn advance_durable_schedule(&mut self, now: Instant) {
+        let (rank, members) = {
+            let cluster = self.cluster.read();
+            let local = cluster.local_id;
+            let rank = cluster.members.keys().filter(|&&id| id < local).count();
+            (rank, cluster.members.len())
+        };
+        self.durable_schedule.advance(now, rank, members);
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<(), String> {
@@ -224,12 +285,13 @@ impl Applier {
             .iter()
             .any(|(_, o)| matches!(o, ApplyOutcome::Compaction(_)));
         // Otherwise durability is the flusher's business: the applier never waits for a sync.
+        // A due snapshot point waits for the next scheduled durable commit (see DurableSchedule).
+        let now = Instant::now();
         if compacted {
             batch.commit(true).map_err(|e| e.to_string())?;
-            self.last_durable = Instant::now();
-        } else if due_snapshot || self.last_durable.elapsed() >= DURABLE_COMMIT_INTERVAL {
+        } else if self.durable_schedule.is_due(now) {
             batch.commit_and_persist_soon().map_err(|e| e.to_string())?;
-            self.last_durable = Instant::now();
+            self.advance_durable_schedule(now);
         } else {
             batch.commit(false).map_err(|e| e.to_string())?;
         }
@@ -477,7 +539,6 @@ impl Applier {
         store.export_to(&tmp).map_err(|e| e.to_string())?;
         drop(store);
         self.store.replace_from(&tmp)?;
-        self.last_durable = Instant::now();
         tracing::info!(
             before,
             after = self.store.get().size_bytes(),
@@ -622,3 +683,55 @@ fn validate_change(
 
 /// etcd 3.4 allows one learner at a time.
 pub const MAX_LEARNERS: usize = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where `s`'s next commit falls within the interval, measured from its epoch.
+    fn slot(s: &DurableSchedule) -> Duration {
+        let since = s.next.duration_since(s.epoch).as_nanos();
+        Duration::from_nanos((since % DURABLE_COMMIT_INTERVAL.as_nanos()) as u64)
+    }
+
+    #[test]
+    fn members_that_start_together_commit_at_different_times() {
+        let epoch = Instant::now();
+        let third = DURABLE_COMMIT_INTERVAL / 3;
+        for late in [0, 1, 7, 83, 249, 250, 251, 1_000, 60_007] {
+            let now = epoch + Duration::from_millis(late);
+            let mut slots = Vec::new();
+            for rank in 0..3 {
+                let mut s = DurableSchedule::new(epoch);
+                s.advance(now, rank, 3);
+                assert!(s.next > now, "rank {rank} at +{late} ms: due in the past");
+                assert!(s.wait(now) <= DURABLE_COMMIT_INTERVAL);
+                slots.push(slot(&s));
+            }
+            assert_eq!(
+                slots,
+                vec![Duration::ZERO, third, third * 2],
+                "at +{late} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn a_schedule_keeps_its_slot_from_one_commit_to_the_next() {
+        let epoch = Instant::now();
+        let mut s = DurableSchedule::new(epoch);
+        assert!(!s.is_due(epoch));
+        assert!(s.is_due(epoch + DURABLE_COMMIT_INTERVAL));
+        let mut now = epoch;
+        for _ in 0..10 {
+            now = s.next + Duration::from_millis(3); // the commit runs a little late
+            s.advance(now, 1, 2);
+            assert_eq!(slot(&s), DURABLE_COMMIT_INTERVAL / 2);
+            assert!(s.wait(now) <= DURABLE_COMMIT_INTERVAL);
+        }
+        // A single member, or a rank left over from a larger membership, still gets a slot.
+        s.advance(now, 5, 1);
+        assert_eq!(slot(&s), Duration::ZERO);
+        assert!(s.next > now);
+    }
+}

@@ -708,7 +708,7 @@ async fn wire(
         applied_index: rec.applied,
         applied_term: 0,
         last_snapshot_index: rec.applied,
-        last_durable: Instant::now(),
+        durable_schedule: crate::apply::DurableSchedule::new(Instant::now()),
         pending_snapshot_point: None,
     };
     std::thread::Builder::new()

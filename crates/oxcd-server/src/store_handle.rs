@@ -19,6 +19,10 @@ impl StoreHandle {
     pub fn open(path: &Path, quota_bytes: u64) -> Result<Self, String> {
         let options = StoreOptions {
             quota_bytes,
+            // The applier's durable commits (every 250 ms, at this member's own phase) hand the
+            // overlays over; the age trigger is only a fallback, so it must not line the
+            // members' flushes up again.
+            flush_age: crate::apply::DURABLE_COMMIT_INTERVAL * 2,
             ..StoreOptions::default()
         };
         let store = KvStore::open(path, options.clone())
