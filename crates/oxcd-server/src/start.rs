@@ -143,9 +143,13 @@ pub async fn start(cfg: &Config, plan: Plan, tls: &TlsSetup) -> Result<Started, 
 /// `applied` is the backend's consistent index: those entries were committed, even if the
 /// hard state in the WAL (whose commit-only updates are not synced) says less.
 fn restart(p: &Paths, force_new_cluster: bool, applied: u64) -> Result<Recovered, StartError> {
+    // A `.snap` file is made durable before its WAL marker is written: a kill between the two
+    // leaves a newest file the WAL cannot replay from, so start from the newest one it can.
+    let markers = oxcd_wal::Wal::valid_snapshot_entries(&p.wal)
+        .map_err(|e| StartError(format!("failed to open the WAL: {e}")))?;
     let snapshotter = oxcd_wal::Snapshotter::new(&p.snap);
     let snap = snapshotter
-        .load_newest()
+        .load_newest_available(&markers)
         .map_err(|e| StartError(format!("failed to load the newest snapshot: {e}")))?;
     let (index, term) = snap
         .as_ref()
