@@ -212,6 +212,18 @@ impl Applier {
         }
         self.store.get().persist_soon();
         self.advance_durable_schedule(now);
+        self.plan_snapshot_point();
+    }
+
+    /// Called when a durable commit of everything applied so far has been requested: if a
+    /// snapshot point is due, it is taken at the applied index once that commit is durable
+    /// (raft may drop its log up to the point only behind a durable backend).
+    fn plan_snapshot_point(&mut self) {
+        if self.pending_snapshot_point.is_none()
+            && self.applied_index.saturating_sub(self.last_snapshot_index) >= self.snapshot_count
+        {
+            self.pending_snapshot_point = Some(self.applied_metadata());
+        }
     }
 
     fn advance_durable_schedule(&mut self, now: Instant) {
@@ -277,8 +289,6 @@ impl Applier {
         if last.0 > consistent {
             batch.set_consistent_index(last.0, last.1);
         }
-        let due_snapshot = self.pending_snapshot_point.is_none()
-            && last.0.saturating_sub(self.last_snapshot_index) >= self.snapshot_count;
         // A compaction frees space: commit it durably so the space quota sees it at once (an
         // operator disarming NOSPACE right after compacting must not trip it again).
         let compacted = outcomes
@@ -287,14 +297,17 @@ impl Applier {
         // Otherwise durability is the flusher's business: the applier never waits for a sync.
         // A due snapshot point waits for the next scheduled durable commit (see DurableSchedule).
         let now = Instant::now();
-        if compacted {
+        let durable_requested = if compacted {
             batch.commit(true).map_err(|e| e.to_string())?;
+            true
         } else if self.durable_schedule.is_due(now) {
             batch.commit_and_persist_soon().map_err(|e| e.to_string())?;
             self.advance_durable_schedule(now);
+            true
         } else {
             batch.commit(false).map_err(|e| e.to_string())?;
-        }
+            false
+        };
         if !events.is_empty() {
             self.events.publish(store.current_revision(), events);
         }
@@ -308,14 +321,8 @@ impl Applier {
         for (id, outcome) in outcomes {
             self.wait.trigger(id, outcome);
         }
-        if due_snapshot {
-            // Raft may drop its log up to the point only once the backend is durable there.
-            self.pending_snapshot_point = Some(SnapshotMetadata {
-                index: last.0,
-                term: last.1,
-                conf_state: Some(self.conf_state.clone()).into(),
-                ..Default::default()
-            });
+        if durable_requested {
+            self.plan_snapshot_point();
         }
         self.snapshot_point_if_durable();
         Ok(())
