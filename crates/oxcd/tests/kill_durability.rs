@@ -176,12 +176,7 @@ async fn acknowledged_writes_survive_kill_9() {
         }
         m.kill();
         start(&mut m);
-        let mut kv = connect(&m).await;
-        let mut last = (BTreeMap::new(), 0);
-        let recovered = wait_until(Duration::from_secs(30), || {
-            last = futures_lite_block(everything(&mut kv));
-            last.0 == want
-        });
+        let (recovered, last) = wait_for_contents(&m, &want).await;
         assert!(
             recovered,
             "round {round}: after kill -9 the store lost acknowledged writes: {} keys differ\n{}",
@@ -200,6 +195,21 @@ async fn acknowledged_writes_survive_kill_9() {
 }
 
 /// Runs a future to completion from synchronous polling code inside the test's runtime.
+/// Polls the member's keys until they are `want`: whether they got there, and the last read
+/// (keys and revision).
+async fn wait_for_contents(
+    m: &Member,
+    want: &BTreeMap<String, String>,
+) -> (bool, (BTreeMap<String, String>, i64)) {
+    let mut kv = connect(m).await;
+    let mut last = (BTreeMap::new(), 0);
+    let recovered = wait_until(Duration::from_secs(30), || {
+        last = futures_lite_block(everything(&mut kv));
+        last.0 == *want
+    });
+    (recovered, last)
+}
+
 fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
@@ -245,12 +255,7 @@ async fn a_snap_file_without_its_wal_marker_does_not_stop_a_restart() {
         "did not restart:\n{}",
         m.log_text()
     );
-    let mut kv = connect(&m).await;
-    let mut last = (BTreeMap::new(), 0);
-    let recovered = wait_until(Duration::from_secs(30), || {
-        last = futures_lite_block(everything(&mut kv));
-        last.0 == want
-    });
+    let (recovered, last) = wait_for_contents(&m, &want).await;
     assert!(
         recovered,
         "after the restart {} keys, want {}",
