@@ -291,6 +291,19 @@ impl<E: NodeEvents> RaftNode<E> {
             }
             Command::ReadIndex { ctx } => self.raw.read_index(ctx),
             Command::Step(m) => {
+                // raft-rs trusts a snapshot's term: one without a term "matches" any index
+                // past the log's end, and fast-forwarding the commit there panics.
+                if m.get_msg_type() == MessageType::MsgSnapshot {
+                    let meta = m.get_snapshot().get_metadata();
+                    if meta.index > 0 && meta.term == 0 {
+                        tracing::warn!(
+                            from = m.from,
+                            index = meta.index,
+                            "ignoring a snapshot without a term"
+                        );
+                        return true;
+                    }
+                }
                 // Messages from unknown or removed peers are expected during reconfiguration.
                 if let Err(e) = self.raw.step(m) {
                     tracing::debug!(error = %e, "raft step ignored a message");
@@ -614,5 +627,48 @@ mod tests {
         let (entry_term, status_term, leader) = *seen.first().expect("the node never led");
         assert_eq!(status_term, entry_term, "status lagged the new term");
         assert!(leader, "status did not show the leader");
+    }
+
+    #[test]
+    fn a_snapshot_without_a_term_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal_dir = dir.path().join("wal");
+        let wal = oxcd_wal::Wal::create(&wal_dir, b"").expect("wal");
+        let mut log = LogStore::default();
+        let conf_state = ConfState {
+            voters: vec![1, 2],
+            ..Default::default()
+        };
+        log.set_conf_state(conf_state.clone());
+        let probe = TermProbe {
+            status: Arc::new(OnceLock::new()),
+            seen: Arc::new(Mutex::new(Vec::new())),
+        };
+        let settings = NodeSettings {
+            id: 1,
+            election_tick: 10,
+            heartbeat_tick: 1,
+            tick_interval: Duration::from_millis(10),
+            pre_vote: true,
+            applied: 0,
+            wal_dir,
+            snap_dir: dir.path().join("snap"),
+        };
+        let (handle, thread) = RaftNode::spawn(settings, log, wal, probe, 64).expect("spawn");
+        let mut snapshot = Snapshot::default();
+        let meta = snapshot.mut_metadata();
+        meta.index = 100;
+        meta.term = 0;
+        meta.set_conf_state(conf_state);
+        let mut m = Message::default();
+        m.set_msg_type(MessageType::MsgSnapshot);
+        m.from = 2;
+        m.to = 1;
+        m.term = 5;
+        m.set_snapshot(snapshot);
+        handle.send_blocking(Command::Step(m)).expect("step");
+        // The raft thread is still there to take the next command.
+        handle.send_blocking(Command::Stop).expect("stop");
+        thread.join().expect("the raft thread panicked");
     }
 }

@@ -72,7 +72,9 @@ struct Recovered {
     cluster_id: u64,
     log: LogStore,
     wal: oxcd_wal::Wal,
+    /// The index and term of the snapshot point the applier starts from.
     applied: u64,
+    applied_term: u64,
     conf_state: ConfState,
     fresh: bool,
     /// Members of a running cluster this member is joining, dialled before the log tells
@@ -195,6 +197,7 @@ fn restart(p: &Paths, force_new_cluster: bool, applied: u64) -> Result<Recovered
         log,
         wal,
         applied: index,
+        applied_term: term,
         conf_state,
         fresh: false,
         remotes: Vec::new(),
@@ -350,6 +353,7 @@ async fn bootstrap_new(
         log,
         wal,
         applied: 0,
+        applied_term: 0,
         conf_state,
         fresh: true,
         remotes: Vec::new(),
@@ -440,6 +444,7 @@ async fn join_existing(
         log: LogStore::default(),
         wal,
         applied: 0,
+        applied_term: 0,
         conf_state: ConfState::default(),
         fresh: true,
         remotes: existing.into_iter().filter(|m| m.id != local_id).collect(),
@@ -710,7 +715,9 @@ async fn wire(
         alarms: alarms.clone(),
         conf_state: rec.conf_state,
         applied_index: rec.applied,
-        applied_term: 0,
+        // A snapshot pinned for a follower before this member applies anything carries this
+        // term: a term of 0 matches any index past a follower's log and made it panic.
+        applied_term: rec.applied_term,
         last_snapshot_index: rec.applied,
         durable_schedule: crate::apply::DurableSchedule::new(Instant::now()),
         pending_snapshot_point: None,
