@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .bytes(".")
+        .codec_path("crate::codec::EtcdCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

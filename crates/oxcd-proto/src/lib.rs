@@ -23,6 +23,8 @@
 
 pub use prost::bytes;
 
+pub mod codec;
+
 /// MVCC records: `KeyValue` and `Event`.
 pub mod mvccpb {
     include!(concat!(env!("OUT_DIR"), "/mvccpb.rs"));

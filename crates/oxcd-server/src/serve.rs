@@ -8,7 +8,6 @@ use oxcd_tls::TlsAcceptor;
 
 use crate::coalescing_io::CoalescingIo;
 
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -57,9 +56,20 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Serves `router` on every connection accepted from `listener`, until the process ends; with
-/// `tls`, each connection first completes a TLS handshake (failures are logged and dropped).
-pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<TlsAcceptor>>) {
+/// Serves `service` (a router, or a client listener's service) on every connection accepted
+/// from `listener`, until the process ends; with `tls`, each connection first completes a TLS
+/// handshake (failures are logged and dropped).
+pub async fn serve<S>(listener: TcpListener, service: S, tls: Option<Arc<TlsAcceptor>>)
+where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<axum::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(s) => s,
@@ -70,10 +80,13 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<TlsAcc
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(service.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
-            let builder = Builder::new(TokioExecutor::new());
+            let mut builder = Builder::new(TokioExecutor::new());
+            // gRPC servers (etcd's among them) send no `date` on HTTP/2, and encoding one into
+            // every response's headers is a measurable part of a small request's cost.
+            builder.http2().auto_date_header(false);
             match tls {
                 None => {
                     let _ = builder

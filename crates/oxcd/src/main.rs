@@ -65,7 +65,7 @@ async fn run(cfg: oxcd_bootstrap::Config) {
             acceptor,
         ));
     }
-    let router = oxcd_api::client_router(Arc::clone(&started.server));
+    let client_service = oxcd_api::client_service(Arc::clone(&started.server));
     for (url, l) in client_listeners {
         let acceptor = if url.scheme() == "https" {
             client_tls.clone()
@@ -78,7 +78,11 @@ async fn run(cfg: oxcd_bootstrap::Config) {
         } else {
             tracing::info!("ready to serve client requests on {shown}");
         }
-        tokio::spawn(oxcd_server::serve::serve(l, router.clone(), acceptor));
+        tokio::spawn(oxcd_server::serve::serve(
+            l,
+            client_service.clone(),
+            acceptor,
+        ));
     }
     wait_for_signal().await;
     tracing::info!("received terminate signal, shutting down");

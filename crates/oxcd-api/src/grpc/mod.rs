@@ -28,12 +28,17 @@ pub fn status(e: ServerError) -> tonic::Status {
     tonic::Status::new(e.code(), e.to_string())
 }
 
+pub use kv::KvService;
+
+/// The KV service with etcd's message size limits.
+pub fn kv_server(server: Arc<EtcdServer>) -> KvServer<KvService> {
+    KvServer::new(KvService { server })
+        .max_decoding_message_size(MAX_DECODING_BYTES)
+        .max_encoding_message_size(usize::MAX)
+}
+
 pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
-    let kv = KvServer::new(kv::KvService {
-        server: server.clone(),
-    })
-    .max_decoding_message_size(MAX_DECODING_BYTES)
-    .max_encoding_message_size(usize::MAX);
+    let kv = kv_server(server.clone());
     let cluster = ClusterServer::new(cluster::ClusterService {
         server: server.clone(),
     });
