@@ -5,6 +5,7 @@
 mod client_service;
 mod grpc;
 mod http;
+mod kv_unary;
 
 pub use client_service::ClientService;
 
@@ -19,5 +20,9 @@ pub fn client_router(server: Arc<EtcdServer>) -> axum::Router {
 
 /// What a client listener serves: the router, with a direct path to the KV service.
 pub fn client_service(server: Arc<EtcdServer>) -> ClientService {
-    ClientService::new(grpc::kv_server(server.clone()), client_router(server))
+    ClientService::new(
+        server.clone(),
+        grpc::kv_server(server.clone()),
+        client_router(server),
+    )
 }
