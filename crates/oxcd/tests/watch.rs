@@ -84,6 +84,30 @@ impl WatchProc {
         );
     }
 
+    /// Waits until the output is `head` followed by the lines of `tail` in any order: in an
+    /// interactive session etcdctl prints each watcher's events from a goroutine of its own,
+    /// line by line, so two watchers' lines may interleave.
+    fn expect_stdout_after(&self, head: &str, tail: &str) {
+        let sorted = |t: &str| {
+            let mut lines: Vec<String> = t.lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        let wanted = sorted(tail);
+        let ok = wait_until(SEEN, || {
+            let out = self.stdout();
+            out.len() == head.len() + tail.len()
+                && out.starts_with(head)
+                && sorted(&out[head.len()..]) == wanted
+        });
+        assert!(
+            ok,
+            "stdout:\n{}\nwanted {head:?} and then, in any order:\n{tail}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
     /// Waits for the process to exit; its exit code.
     fn wait_exit(&mut self) -> Option<i32> {
         let mut code = None;
@@ -305,13 +329,14 @@ fn interactive(d: &Path, watch_ep: &str, write_ep: &str) {
     etcdctl_ok(write_ep, &["put", "foo", "i1"]);
     let rev = revision_of(&etcdctl_ok(write_ep, &["put", "fox", "i2", "-w", "json"]));
     let events = "PUT\nfoo\ni1\nPUT\nfoo\ni1\nPUT\nfox\ni2\n";
-    w.expect_stdout(&(head.clone() + events));
+    w.expect_stdout_after(&head, events);
     // A progress request is answered once for each watcher of the stream, at the revision
     // both have reached.
     w.type_line("progress");
-    w.expect_stdout(&format!(
-        "{head}{events}progress notify: {rev}\nprogress notify: {rev}\n"
-    ));
+    w.expect_stdout_after(
+        &head,
+        &format!("{events}progress notify: {rev}\nprogress notify: {rev}\n"),
+    );
     w.type_line("bogus");
     w.type_line("watch");
     // End of input ends etcdctl with its error (exit status 3, invalid input).
