@@ -73,9 +73,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     Box::pin(async move {
-        let message = match req.into_body().collect().await {
-            Ok(collected) => single_message(collected.to_bytes()),
-            Err(e) => Err(Status::from_error(e.into())),
+        let message = match read_body(req.into_body()).await {
+            Ok(body) => single_message(body),
+            Err(status) => Err(status),
         };
         let message = match message {
             Ok(m) => m,
@@ -90,6 +90,35 @@ where
             KvMethod::Txn => answer(message, |r: TxnRequest| server.txn(r)).await,
         })
     })
+}
+
+/// The request body's bytes. A small request arrives in one data frame, which is used as it
+/// is (http-body-util's `collect` queued it in a list and copied it out again).
+async fn read_body<B>(body: B) -> Result<Bytes, Status>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.as_mut().frame().await {
+        let frame = frame.map_err(|e| Status::from_error(e.into()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match (&first, &mut joined) {
+            (None, _) => first = Some(data),
+            (Some(_), Some(all)) => all.extend_from_slice(&data),
+            (Some(head), None) => {
+                let mut all = BytesMut::with_capacity(head.len() + data.len());
+                all.extend_from_slice(head);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+        }
+    }
+    Ok(joined.map(BytesMut::freeze).or(first).unwrap_or_default())
 }
 
 async fn answer<Req, Resp, F, Fut>(message: Bytes, handler: F) -> http::Response<Body>
@@ -237,6 +266,19 @@ mod tests {
         let mut two = framed(0, b"a").to_vec();
         two.extend_from_slice(&framed(0, b"b"));
         assert!(err(Bytes::from(two)).message().contains("more than one"));
+    }
+
+    #[tokio::test]
+    async fn a_body_in_several_frames_is_read_whole() {
+        use futures::stream;
+        let chunks = [&b"ab"[..], b"", b"cde"]
+            .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::from_static(c))));
+        let body = http_body_util::StreamBody::new(stream::iter(chunks));
+        assert_eq!(&read_body(body).await.unwrap()[..], b"abcde");
+        let one = http_body_util::Full::new(Bytes::from_static(b"xyz"));
+        assert_eq!(&read_body(one).await.unwrap()[..], b"xyz");
+        let none = http_body_util::Empty::<Bytes>::new();
+        assert!(read_body(none).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -79,12 +79,15 @@ impl Send {
 
     fn check_headers(fields: &http::HeaderMap) -> Result<(), UserError> {
         // 8.1.2.2. Connection-Specific Header Fields
-        if fields.contains_key(http::header::CONNECTION)
-            || fields.contains_key(http::header::TRANSFER_ENCODING)
-            || fields.contains_key(http::header::UPGRADE)
-            || fields.contains_key("keep-alive")
-            || fields.contains_key("proxy-connection")
-        {
+        // oxcd patch: one walk over the (few) names instead of five lookups, two of them by
+        // string, which parsed those names on every header block.
+        let forbidden = fields.keys().any(|name| {
+            matches!(
+                name.as_str(),
+                "connection" | "transfer-encoding" | "upgrade" | "keep-alive" | "proxy-connection"
+            )
+        });
+        if forbidden {
             tracing::debug!("illegal connection-specific headers found");
             return Err(UserError::MalformedHeaders);
         } else if let Some(te) = fields.get(http::header::TE) {
