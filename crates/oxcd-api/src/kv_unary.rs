@@ -1,7 +1,7 @@
 //! The KV service's unary calls (Range, Put, DeleteRange, Txn) answered without tonic's
 //! server machinery.
 //!
-//! A call is one gRPC message in, one out: the body is collected, its single uncompressed
+//! A call is one gRPC message in, one out: the body is read, its single uncompressed
 //! message decoded, `EtcdServer` called, and the answer sent as one data frame and a
 //! `grpc-status: 0` trailer. tonic does the same through a streaming decoder, a streaming
 //! encoder, three boxed futures and its compression negotiation; on a small request that was
@@ -73,11 +73,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     Box::pin(async move {
-        let message = match read_body(req.into_body()).await {
-            Ok(body) => single_message(body),
-            Err(status) => Err(status),
-        };
-        let message = match message {
+        let message = match read_body(req.into_body()).await.and_then(single_message) {
             Ok(m) => m,
             Err(status) => return Ok(status_response(status)),
         };

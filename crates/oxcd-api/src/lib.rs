@@ -13,16 +13,12 @@ use std::sync::Arc;
 
 use oxcd_server::EtcdServer;
 
-/// The router for a client listener: every gRPC service plus the HTTP endpoints.
-pub fn client_router(server: Arc<EtcdServer>) -> axum::Router {
-    grpc::routes(server.clone()).merge(http::routes(server))
-}
-
-/// What a client listener serves: the router, with a direct path to the KV service.
+/// What a client listener serves: the KV service on a direct path, and a router for the
+/// other gRPC services and the HTTP endpoints.
 pub fn client_service(server: Arc<EtcdServer>) -> ClientService {
     ClientService::new(
         server.clone(),
         grpc::kv_server(server.clone()),
-        client_router(server),
+        grpc::routes(server.clone()).merge(http::routes(server)),
     )
 }

@@ -37,8 +37,8 @@ pub fn kv_server(server: Arc<EtcdServer>) -> KvServer<KvService> {
         .max_encoding_message_size(usize::MAX)
 }
 
+/// Every gRPC service but KV, which `ClientService` reaches without the router.
 pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
-    let kv = kv_server(server.clone());
     let cluster = ClusterServer::new(cluster::ClusterService {
         server: server.clone(),
     });
@@ -60,8 +60,7 @@ pub fn routes(server: Arc<EtcdServer>) -> axum::Router {
         server: server.clone(),
     });
     let stub = unimplemented::Unimplemented;
-    tonic::service::Routes::new(kv)
-        .add_service(cluster)
+    tonic::service::Routes::new(cluster)
         .add_service(maintenance)
         .add_service(watch)
         .add_service(lease)
