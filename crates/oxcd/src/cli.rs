@@ -42,10 +42,31 @@ pub fn exit_with(e: &ConfigError) -> ! {
     std::process::exit(e.exit_code())
 }
 
+/// What the command line asks for.
+pub enum Mode {
+    Member(Box<Config>),
+    GrpcProxy(Box<oxcd_proxy::GrpcProxyConfig>),
+}
+
+/// `etcd grpc-proxy ...`: cobra's messages and statuses.
+fn grpc_proxy_or_exit(args: &[String]) -> Box<oxcd_proxy::GrpcProxyConfig> {
+    match oxcd_proxy::parse(args) {
+        oxcd_proxy::ParseOutcome::Start(cfg) => cfg,
+        oxcd_proxy::ParseOutcome::Help(text) => {
+            print!("{text}");
+            std::process::exit(0)
+        }
+        oxcd_proxy::ParseOutcome::Error(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// Reads `std::env::args` and the environment like etcd 3.4. Handles `--help` and
 /// `--version` (exit 0) and every flag/validation error (exit 1 or 2, etcd's messages);
 /// otherwise prints etcd's startup notices and returns the configuration.
-pub fn parse_or_exit() -> Config {
+pub fn parse_or_exit() -> Mode {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -58,13 +79,16 @@ pub fn parse_or_exit() -> Config {
             )
         })
         .collect();
+    if args.first().map(String::as_str) == Some("grpc-proxy") {
+        return Mode::GrpcProxy(grpc_proxy_or_exit(&args[1..]));
+    }
     let loaded = oxcd_bootstrap::load(&args, &vars);
     match loaded.result {
         Ok(Action::Run(cfg)) => {
             for d in &loaded.diags {
                 print_diag(Some(&cfg), d);
             }
-            *cfg
+            Mode::Member(cfg)
         }
         Ok(Action::Help) => {
             eprint!("{}", usage_text());

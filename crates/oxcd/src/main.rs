@@ -7,8 +7,10 @@ mod logging;
 use std::sync::Arc;
 
 fn main() {
-    let cfg = cli::parse_or_exit();
-    logging::init(&cfg);
+    let mode = cli::parse_or_exit();
+    if let cli::Mode::Member(cfg) = &mode {
+        logging::init(cfg);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("oxcd")
@@ -17,7 +19,22 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => cli::fatal(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(run(cfg));
+    match mode {
+        cli::Mode::Member(cfg) => runtime.block_on(run(*cfg)),
+        cli::Mode::GrpcProxy(cfg) => runtime.block_on(grpc_proxy(*cfg)),
+    }
+}
+
+async fn grpc_proxy(cfg: oxcd_proxy::GrpcProxyConfig) {
+    tokio::select! {
+        res = oxcd_proxy::run(cfg) => {
+            if let Err(e) = res {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+        _ = wait_for_signal() => {}
+    }
 }
 
 async fn run(cfg: oxcd_bootstrap::Config) {
