@@ -8,8 +8,13 @@ use std::sync::Arc;
 
 fn main() {
     let mode = cli::parse_or_exit();
-    if let cli::Mode::Member(cfg) = &mode {
-        logging::init(cfg);
+    match &mode {
+        cli::Mode::Member(cfg) => logging::init(cfg),
+        // etcd's grpc-proxy always logs zap JSON to stderr.
+        cli::Mode::GrpcProxy(_) => logging::init(&oxcd_bootstrap::Config {
+            logger: oxcd_bootstrap::Logger::Zap,
+            ..Default::default()
+        }),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

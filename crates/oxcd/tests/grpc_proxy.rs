@@ -130,6 +130,23 @@ fn the_proxy_forwards_kv_watch_and_lease_calls_and_survives_a_member_going_down(
     );
 }
 
+/// A proxy on `listen` that dials the cluster with `cert`/`key`, trusting `cert` itself.
+fn backend_tls_args(listen: &str, cert: &str, key: &str) -> Vec<String> {
+    [
+        "--listen-addr",
+        listen,
+        "--cert",
+        cert,
+        "--key",
+        key,
+        "--cacert",
+        cert,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 #[test]
 fn a_client_certificate_with_a_common_name_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,21 +170,8 @@ fn a_client_certificate_with_a_common_name_is_refused() {
         )
     };
     let (cert, key) = write_cert("named", Some("example2.com"));
-    let args: Vec<String> = [
-        "grpc-proxy",
-        "start",
-        "--listen-addr",
-        "127.0.0.153:23791",
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-        "--cacert",
-        &cert,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = vec!["grpc-proxy".to_string(), "start".into()];
+    args.extend(backend_tls_args("127.0.0.153:23791", &cert, &key));
     let (code, stderr) = run_to_exit(&args, Duration::from_secs(10));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
@@ -177,16 +181,8 @@ fn a_client_certificate_with_a_common_name_is_refused() {
 
     // Without a CN it starts and keeps running.
     let (cert, key) = write_cert("unnamed", None);
-    let mut proxy = start_proxy(&[
-        "--listen-addr",
-        "127.0.0.153:23792",
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-        "--cacert",
-        &cert,
-    ]);
+    let args = backend_tls_args("127.0.0.153:23792", &cert, &key);
+    let mut proxy = start_proxy(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         wait_until(Duration::from_secs(10), || {
             std::net::TcpStream::connect("127.0.0.153:23792").is_ok()
