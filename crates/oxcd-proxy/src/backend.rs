@@ -162,21 +162,10 @@ where
     Ok(sender)
 }
 
-/// gRPC's trailers-only answer with status 14 (`Unavailable`).
+/// gRPC's trailers-only answer with status 14 (`Unavailable`), in tonic's encoding (the
+/// message percent-encoded), as the member's own error answers are.
 fn unavailable(msg: &str) -> http::Response<axum::body::Body> {
-    let mut resp = http::Response::new(axum::body::Body::empty());
-    let h = resp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/grpc"),
-    );
-    h.insert("grpc-status", http::HeaderValue::from_static("14"));
-    let clean: String = msg
-        .chars()
-        .filter(|c| c.is_ascii() && !c.is_ascii_control())
-        .collect();
-    if let Ok(v) = http::HeaderValue::from_str(&clean) {
-        h.insert("grpc-message", v);
-    }
-    resp
+    tonic::Status::unavailable(msg)
+        .into_http::<axum::body::Body>()
+        .map(axum::body::Body::new)
 }
